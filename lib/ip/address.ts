@@ -1,0 +1,143 @@
+import { isIPv4, isIPv6 } from "node:net";
+
+export type Family = 4 | 6;
+
+/** An IP address as family + integer value (BigInt keeps v4 and v6 arithmetic the same). */
+export interface IpAddress {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+/** An address with a prefix length, as written `10.1.2.3/24` (host bits may be set). */
+export interface IpPrefix {
+  readonly address: IpAddress;
+  readonly prefixLength: number;
+}
+
+export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
+export const byteLengthOf = (family: Family): number => (family === 4 ? 4 : 16);
+
+export class IpParseError extends Error {
+  constructor(text: string, what = "IP address") {
+    super(`invalid ${what} "${text}"`);
+    this.name = "IpParseError";
+  }
+}
+
+export function parseIp(text: string): IpAddress {
+  if (isIPv4(text)) {
+    const value = text.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+    return { family: 4, value };
+  }
+  if (isIPv6(text) && !text.includes("%")) return { family: 6, value: parseIpv6(text) };
+  throw new IpParseError(text);
+}
+
+export function tryParseIp(text: string): IpAddress | undefined {
+  try {
+    return parseIp(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseIpv6(text: string): bigint {
+  let head = text;
+  let tailV4: bigint | undefined;
+  const lastColon = text.lastIndexOf(":");
+  if (text.includes(".")) {
+    tailV4 = parseIp(text.slice(lastColon + 1)).value;
+    head = `${text.slice(0, lastColon + 1)}0:0`;
+  }
+  const [left = "", right] = head.split("::");
+  const l = left ? left.split(":") : [];
+  const r = right ? right.split(":") : [];
+  const groups = right === undefined ? l : [...l, ...Array<string>(8 - l.length - r.length).fill("0"), ...r];
+  let value = groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  if (tailV4 !== undefined) value = (value & ~0xffffffffn) | tailV4;
+  return value;
+}
+
+/** Canonical text: dotted quad, or RFC 5952 for IPv6 (what Go's net.IP.String prints). */
+export function formatIp(ip: IpAddress): string {
+  if (ip.family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => String((ip.value >> s) & 0xffn)).join(".");
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => Number((ip.value >> BigInt(112 - 16 * i)) & 0xffffn));
+  // Go prints IPv4-mapped IPv6 as plain IPv4; CNI state files never hold those, so we keep RFC 5952.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+export function ipToBytes(ip: IpAddress): Buffer {
+  const len = byteLengthOf(ip.family);
+  const b = Buffer.alloc(len);
+  let v = ip.value;
+  for (let i = len - 1; i >= 0; i--) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return b;
+}
+
+export function ipFromBytes(bytes: Uint8Array): IpAddress {
+  if (bytes.length !== 4 && bytes.length !== 16) throw new IpParseError(Buffer.from(bytes).toString("hex"), "address bytes");
+  const value = bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  return { family: bytes.length === 4 ? 4 : 6, value };
+}
+
+export function parsePrefix(text: string): IpPrefix {
+  const slash = text.indexOf("/");
+  if (slash < 0) throw new IpParseError(text, "CIDR");
+  const address = parseIp(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  const prefixLength = Number(lenText);
+  if (!/^\d{1,3}$/.test(lenText) || prefixLength > bitsOf(address.family)) throw new IpParseError(text, "CIDR");
+  return { address, prefixLength };
+}
+
+export const formatPrefix = (p: IpPrefix): string => `${formatIp(p.address)}/${p.prefixLength}`;
+
+export function maskOf(family: Family, prefixLength: number): bigint {
+  const bits = BigInt(bitsOf(family));
+  const all = (1n << bits) - 1n;
+  return (all << (bits - BigInt(prefixLength))) & all;
+}
+
+/** The network address of a prefix (host bits cleared). */
+export function networkOf(p: IpPrefix): IpAddress {
+  return { family: p.address.family, value: p.address.value & maskOf(p.address.family, p.prefixLength) };
+}
+
+/** The last address of a prefix (all host bits set). */
+export function lastAddressOf(p: IpPrefix): IpAddress {
+  const hostBits = ~maskOf(p.address.family, p.prefixLength) & ((1n << BigInt(bitsOf(p.address.family))) - 1n);
+  return { family: p.address.family, value: networkOf(p).value | hostBits };
+}
+
+export function prefixContains(p: IpPrefix, ip: IpAddress): boolean {
+  return p.address.family === ip.family && (ip.value & maskOf(ip.family, p.prefixLength)) === networkOf(p).value;
+}
+
+export function prefixesOverlap(a: IpPrefix, b: IpPrefix): boolean {
+  return prefixContains(a, networkOf(b)) || prefixContains(b, networkOf(a));
+}
+
+export const sameIp = (a: IpAddress, b: IpAddress): boolean => a.family === b.family && a.value === b.value;
+
+export function addToIp(ip: IpAddress, delta: bigint): IpAddress {
+  return { family: ip.family, value: ip.value + delta };
+}

@@ -1,0 +1,24 @@
+import type { AttributeEncoder } from "../../netlink/attributes.ts";
+import { encodeBridgeData, type BridgeKind } from "./bridge.ts";
+import { encodeIpvlanData, type IpvlanKind } from "./ipvlan.ts";
+import { encodeMacvlanData, type MacvlanKind } from "./macvlan.ts";
+import { encodeVethData, type VethKind } from "./veth.ts";
+
+/** What `ip link add ... type <kind> ...` would say, one driver file per kind. */
+export type LinkKind = VethKind | BridgeKind | MacvlanKind | IpvlanKind | { kind: "dummy" };
+
+/** Writes IFLA_INFO_DATA for kinds that have any. */
+export function encodeKindData(e: AttributeEncoder, k: LinkKind): void {
+  switch (k.kind) {
+    case "veth":
+      return encodeVethData(e, k);
+    case "bridge":
+      return encodeBridgeData(e, k);
+    case "macvlan":
+      return encodeMacvlanData(e, k);
+    case "ipvlan":
+      return encodeIpvlanData(e, k);
+    case "dummy":
+      return;
+  }
+}
