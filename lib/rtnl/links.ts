@@ -179,14 +179,17 @@ export function setLink(nl: NetlinkSocket, index: number, c: LinkChanges, what =
   if (c.master !== undefined) e.u32(IFLA_MASTER, c.master);
   if (c.txQueueLength !== undefined) e.u32(IFLA_TXQLEN, c.txQueueLength);
   if (c.netnsFd !== undefined) e.u32(IFLA_NET_NS_FD, c.netnsFd);
+  nl.request(`set ${what}`, RTM_NEWLINK, 0, e.finish());
+  // Port settings are handled by the master's driver, so they go after enslaving, in their own request.
   if (c.bridgePort) {
     const port = c.bridgePort;
-    e.nested(IFLA_LINKINFO, (info) => {
+    const p = new AttributeEncoder().raw(encodeIfinfomsg({ index }));
+    p.nested(IFLA_LINKINFO, (info) => {
       info.str(IFLA_INFO_SLAVE_KIND, "bridge");
       info.nested(IFLA_INFO_SLAVE_DATA, (d) => encodeBridgePortData(d, port));
     });
+    nl.request(`set bridge port settings of ${what}`, RTM_NEWLINK, 0, p.finish());
   }
-  nl.request(`set ${what}`, RTM_NEWLINK, 0, e.finish());
 }
 
 /** `ip link del <index>` */

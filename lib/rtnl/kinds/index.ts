@@ -5,7 +5,7 @@ import { encodeMacvlanData, type MacvlanKind } from "./macvlan.ts";
 import { encodeVethData, type VethKind } from "./veth.ts";
 
 /** What `ip link add ... type <kind> ...` would say, one driver file per kind. */
-export type LinkKind = VethKind | BridgeKind | MacvlanKind | IpvlanKind | { kind: "dummy" };
+export type LinkKind = VethKind | BridgeKind | MacvlanKind | IpvlanKind;
 
 /** Writes IFLA_INFO_DATA for kinds that have any. */
 export function encodeKindData(e: AttributeEncoder, k: LinkKind): void {
@@ -18,7 +18,5 @@ export function encodeKindData(e: AttributeEncoder, k: LinkKind): void {
       return encodeMacvlanData(e, k);
     case "ipvlan":
       return encodeIpvlanData(e, k);
-    case "dummy":
-      return;
   }
 }
