@@ -113,8 +113,16 @@ export interface RawAttribute {
   data: Buffer;
 }
 
-/** Iterates the attributes in `buf`, bounds-checked. */
-export function* iterateAttributes(buf: Buffer): Generator<RawAttribute> {
+/** The attributes in `buf` in order (for lists where a type repeats), bounds-checked. */
+export function listAttributes(buf: Buffer): RawAttribute[] {
+  const out: RawAttribute[] = [];
+  forEachAttribute(buf, (rawType, start, end) =>
+    out.push({ type: rawType & NLA_TYPE_MASK, nested: (rawType & NLA_F_NESTED) !== 0, data: buf.subarray(start, end) }),
+  );
+  return out;
+}
+
+function forEachAttribute(buf: Buffer, fn: (rawType: number, start: number, end: number) => void): void {
   let off = 0;
   while (off + NLA_HDRLEN <= buf.length) {
     const len = buf.readUInt16LE(off);
@@ -122,68 +130,88 @@ export function* iterateAttributes(buf: Buffer): Generator<RawAttribute> {
     if (len < NLA_HDRLEN || off + len > buf.length) {
       throw new NetlinkDecodeError(`attribute ${rawType & NLA_TYPE_MASK} claims ${len} bytes at ${off} of ${buf.length}`);
     }
-    yield { type: rawType & NLA_TYPE_MASK, nested: (rawType & NLA_F_NESTED) !== 0, data: buf.subarray(off + NLA_HDRLEN, off + len) };
+    fn(rawType, off + NLA_HDRLEN, off + len);
     off += align4(len);
   }
 }
 
-/** Attributes by type (the last one wins), with typed, size-checked getters. */
+/**
+ * Attributes by type (the last one wins), with typed, size-checked getters. Only offsets are
+ * recorded up front: a link message carries ~50 attributes and callers read a handful.
+ */
 export class Attributes {
-  private readonly byType = new Map<number, Buffer>();
+  private readonly spans = new Map<number, number>();
 
   constructor(
-    buf: Buffer,
+    private readonly buf: Buffer,
     readonly order: ByteOrder = "host",
   ) {
-    for (const a of iterateAttributes(buf)) this.byType.set(a.type, a.data);
+    // Offset and length packed in one number: nla_len is 16 bits, so a length is under 65536.
+    forEachAttribute(buf, (rawType, start, end) => this.spans.set(rawType & NLA_TYPE_MASK, start * 65536 + (end - start)));
   }
 
   has(type: number): boolean {
-    return this.byType.has(type);
+    return this.spans.has(type);
   }
   bytes(type: number): Buffer | undefined {
-    return this.byType.get(type);
+    const span = this.spans.get(type);
+    if (span === undefined) return undefined;
+    const start = Math.floor(span / 65536);
+    return this.buf.subarray(start, start + (span % 65536));
   }
   u8(type: number): number | undefined {
-    return this.sized(type, 1)?.readUInt8(0);
+    const at = this.at(type, 1);
+    return at === undefined ? undefined : this.buf.readUInt8(at);
   }
   u16(type: number): number | undefined {
-    const b = this.sized(type, 2);
-    return b && (this.order === "host" ? b.readUInt16LE(0) : b.readUInt16BE(0));
+    const at = this.at(type, 2);
+    if (at === undefined) return undefined;
+    return this.order === "host" ? this.buf.readUInt16LE(at) : this.buf.readUInt16BE(at);
   }
   u32(type: number): number | undefined {
-    const b = this.sized(type, 4);
-    return b && (this.order === "host" ? b.readUInt32LE(0) : b.readUInt32BE(0));
+    const at = this.at(type, 4);
+    if (at === undefined) return undefined;
+    return this.order === "host" ? this.buf.readUInt32LE(at) : this.buf.readUInt32BE(at);
   }
   s32(type: number): number | undefined {
-    const b = this.sized(type, 4);
-    return b && (this.order === "host" ? b.readInt32LE(0) : b.readInt32BE(0));
+    const at = this.at(type, 4);
+    if (at === undefined) return undefined;
+    return this.order === "host" ? this.buf.readInt32LE(at) : this.buf.readInt32BE(at);
   }
   u64(type: number): bigint | undefined {
-    const b = this.sized(type, 8);
-    return b && (this.order === "host" ? b.readBigUInt64LE(0) : b.readBigUInt64BE(0));
+    const at = this.at(type, 8);
+    if (at === undefined) return undefined;
+    return this.order === "host" ? this.buf.readBigUInt64LE(at) : this.buf.readBigUInt64BE(at);
   }
   u16be(type: number): number | undefined {
-    return this.sized(type, 2)?.readUInt16BE(0);
+    const at = this.at(type, 2);
+    return at === undefined ? undefined : this.buf.readUInt16BE(at);
   }
   u32be(type: number): number | undefined {
-    return this.sized(type, 4)?.readUInt32BE(0);
+    const at = this.at(type, 4);
+    return at === undefined ? undefined : this.buf.readUInt32BE(at);
   }
   /** A string attribute, without its terminating NUL. */
   str(type: number): string | undefined {
-    const b = this.byType.get(type);
-    if (!b) return undefined;
-    const end = b.indexOf(0);
-    return b.toString("utf8", 0, end < 0 ? b.length : end);
+    const span = this.spans.get(type);
+    if (span === undefined) return undefined;
+    const start = Math.floor(span / 65536);
+    let end = start + (span % 65536);
+    const nul = this.buf.indexOf(0, start);
+    if (nul >= 0 && nul < end) end = nul;
+    return this.buf.toString("utf8", start, end);
   }
   nested(type: number): Attributes | undefined {
-    const b = this.byType.get(type);
+    const b = this.bytes(type);
     return b && new Attributes(b, this.order);
   }
 
-  private sized(type: number, size: number): Buffer | undefined {
-    const b = this.byType.get(type);
-    if (b && b.length < size) throw new NetlinkDecodeError(`attribute ${type} has ${b.length} bytes, wants ${size}`);
-    return b;
+  /** Offset of the payload, checked to hold at least `size` bytes. */
+  private at(type: number, size: number): number | undefined {
+    const span = this.spans.get(type);
+    if (span === undefined) return undefined;
+    const length = span % 65536;
+    if (length < size) throw new NetlinkDecodeError(`attribute ${type} has ${length} bytes, wants ${size}`);
+    return Math.floor(span / 65536);
   }
 }

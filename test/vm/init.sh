@@ -1,7 +1,7 @@
 #!/bin/sh
-# /init of the test VM (busybox sh): mount the basics, load the modules prepare.sh chose, run
+# /init of the test VM (dash, see prepare.sh): mount the basics, load the modules prepare.sh chose, run
 # /vm/test.sh with /vm/lib.sh sourced, report its status as "VM-EXIT <n>", power off.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/opt/cni/bin
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc

@@ -3,10 +3,6 @@
 #   FAIL <name> <detail on one line>
 # Names must not contain spaces.
 
-# This busybox runs its own applets ahead of PATH; these are iproute2's, shipped by prepare.sh.
-ip() { /usr/sbin/ip "$@"; }
-bridge() { /usr/sbin/bridge "$@"; }
-
 pass() {
 	echo "PASS $1"
 }

@@ -4,7 +4,7 @@
 #
 # Outputs, in test/vm/.cache/:
 #   vmlinuz        the kernel
-#   base.cpio.gz   busybox + applet links, /lib/modules/load-order (+ the .ko files), ip, bridge, their libs
+#   base.cpio.gz   busybox + applet links, /lib/modules/load-order + the .ko files, host_tools + their libs
 #   stamp          hash of this script; when it matches, nothing is redone (and no network is needed)
 #
 # Exits 77 after printing "SKIP: <reason>" when qemu or the kernel package cannot be had.
@@ -15,8 +15,10 @@ cache="$here/.cache"
 
 # Modules to load at boot, by name; their dependencies are added from modules.dep.
 modules=(ipvlan 8021q bridge veth macvlan dummy)
-# Host executables shipped in the initramfs: busybox's ip lacks netns and most link kinds.
-host_tools=(/usr/sbin/ip /usr/sbin/bridge)
+# Host executables shipped in the initramfs, replacing busybox applets of the same name: busybox's ip
+# lacks netns and most link kinds. This busybox runs its own applet for any command named like one
+# (even "sh -c ip ..."), so the shell and the tools that run commands come from the host too.
+host_tools=(/usr/sbin/ip /usr/sbin/bridge /bin/dash /usr/bin/nsenter /usr/bin/unshare /usr/bin/timeout /usr/bin/env)
 busybox=/bin/busybox
 
 skip() {
@@ -24,12 +26,18 @@ skip() {
 	exit 77
 }
 
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+
+mkdir -p "$cache"
+# Test files run in parallel, and each may call this.
+exec 9>"$cache/lock"
+flock 9
+
 stamp=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 if [[ -f $cache/stamp && $(cat "$cache/stamp") == "$stamp" && -f $cache/vmlinuz && -f $cache/base.cpio.gz ]]; then
 	exit 0
 fi
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 [[ -x $busybox ]] && ! ldd "$busybox" >/dev/null 2>&1 ||
 	skip "$busybox is missing or not static (apt-get install busybox-static)"
 for tool in cpio gzip apt-get dpkg-deb "${host_tools[@]}"; do
@@ -50,7 +58,6 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$cache"
 
 # Keep the .deb: re-preparing after an edit of this script then needs no network.
 deb=$(ls "$cache"/"$package"_*.deb 2>/dev/null | head -n1 || true)
@@ -99,7 +106,6 @@ for path in "${load_order[@]}"; do
 	ko="${path##*/}"
 	case $ko in
 	*.xz) xz -dc "$moddir/$path" >"$root/lib/modules/${ko%.xz}" && ko=${ko%.xz} ;;
-	*.zst) zstd -qdc "$moddir/$path" >"$root/lib/modules/${ko%.zst}" && ko=${ko%.zst} ;;
 	*) cp "$moddir/$path" "$root/lib/modules/$ko" ;;
 	esac
 	echo "$ko" >>"$root/lib/modules/load-order"
@@ -114,12 +120,14 @@ copy_with_libs() {
 	done
 }
 for tool in "${host_tools[@]}"; do
-	rm -f "$root/bin/${tool##*/}" # the busybox applet of the same name
+	rm -f "$root/bin/${tool##*/}"
 	copy_with_libs "$(readlink -f "$tool")" "$tool"
 done
+ln -sf dash "$root/bin/sh"
 
 cp "$(ls "$work/pkg/boot"/vmlinuz-*)" "$cache/vmlinuz"
-(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 >"$cache/base.cpio.gz"
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 >"$cache/base.cpio.gz.new"
+mv "$cache/base.cpio.gz.new" "$cache/base.cpio.gz"
 echo "$package" >"$cache/kernel-package"
 echo "$stamp" >"$cache/stamp"
 echo "prepared $package with modules: $(tr '\n' ' ' <"$root/lib/modules/load-order")"

@@ -11,11 +11,11 @@ import * as path from "node:path";
 export interface VmOptions {
   /** Copied to /opt/cni/bin (hard links kept), with the shared libraries its executables need. */
   binDir: string;
-  /** Run by busybox sh with lib.sh already sourced. */
+  /** Run by sh (dash) with lib.sh sourced; busybox provides most commands, iproute2 ip and bridge. */
   script: string;
   timeoutMs?: number;
   memoryMb?: number;
-  /** Absolute path inside the VM → file contents. */
+  /** Absolute path inside the VM → file contents. Cannot replace files of the base initramfs. */
   extraFiles?: Record<string, string>;
 }
 
@@ -75,10 +75,10 @@ function buildInitrd(root: string, initrd: string, opts: VmOptions): void {
     "/vm/lib.sh": fs.readFileSync(path.join(vmDir, "lib.sh"), "utf8"),
     "/vm/test.sh": opts.script,
   };
+  fs.mkdirSync(root);
   for (const [vmPath, contents] of Object.entries(files)) {
     writeInto(root, vmPath, contents);
   }
-  fs.mkdirSync(root, { recursive: true });
   fs.copyFileSync(path.join(vmDir, "init.sh"), path.join(root, "init"));
   fs.chmodSync(path.join(root, "init"), 0o755);
 
@@ -89,10 +89,11 @@ function buildInitrd(root: string, initrd: string, opts: VmOptions): void {
     fs.copyFileSync(fs.realpathSync(lib), dest);
   }
 
-  // The kernel unpacks concatenated archives in turn, each with its own compression.
-  fs.copyFileSync(path.join(cacheDir, "base.cpio.gz"), initrd);
-  const pack = "find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1 >>\"$0\"";
-  const res = spawnSync("sh", ["-c", pack, initrd], { cwd: root, encoding: "utf8" });
+  // The kernel unpacks concatenated archives in turn. The per-run one goes uncompressed (the ~100 MB
+  // executables take seconds to gzip here and longer to inflate under TCG), and first: the kernel
+  // mis-finds an uncompressed archive that follows a gzip one. So base files win over per-run ones.
+  const pack = 'find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 >"$0" && cat "$1" >>"$0"';
+  const res = spawnSync("sh", ["-c", pack, initrd, path.join(cacheDir, "base.cpio.gz")], { cwd: root, encoding: "utf8" });
   if (res.status !== 0) {
     throw new Error(`packing ${root} failed: ${res.stderr}`);
   }
