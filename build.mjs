@@ -17,7 +17,17 @@ mkdirSync(outDir, { recursive: true });
 const binary = join(outDir, "tscni");
 execFileSync(
   bun,
-  ["build", "--compile", "--minify", "--bytecode", "--format=esm", "--target=bun-linux-x64", join(root, "plugins/main.ts"), "--outfile", binary],
+  [
+    "build",
+    "--compile",
+    "--minify",
+    "--bytecode",
+    "--format=esm",
+    "--target=bun-linux-x64",
+    // A plugin must not pick up .env or bunfig.toml from whatever directory the runtime runs it in.
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    join(root, "plugins/main.ts"), "--outfile", binary],
   { stdio: ["ignore", "ignore", "inherit"] },
 );
 for (const name of PLUGINS) linkSync(binary, join(outDir, name));

@@ -1,5 +1,5 @@
-import { basename } from "node:path";
 import { pluginMain, type Plugin, type PluginInfo } from "../lib/cni/skel.ts";
+import { basename, encodeText, writeFd } from "../lib/sys/files.ts";
 import { info as loopbackInfo, loopback } from "./loopback/main.ts";
 
 /** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
@@ -10,7 +10,7 @@ const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
 const name = basename(process.argv0);
 const entry = plugins[name];
 if (!entry) {
-  process.stderr.write(`tscni: invoked as "${name}"; link this binary under one of: ${Object.keys(plugins).join(", ")}\n`);
+  writeFd(2, encodeText(`tscni: invoked as "${name}"; link this binary under one of: ${Object.keys(plugins).join(", ")}\n`));
   process.exit(1);
 }
 pluginMain(entry.plugin, entry.info);

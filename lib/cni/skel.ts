@@ -1,5 +1,6 @@
-import { readSync, writeSync } from "node:fs";
 import { isOwnNetns } from "../netns/netns.ts";
+import { copyBytes, encodeText, isErrno, writeFd } from "../sys/files.ts";
+import { sys } from "../sys/index.ts";
 import { parseCniArgs } from "./args.ts";
 import { readCniEnv, type CniEnv } from "./env.ts";
 import { CniCode, CniError, toCniError } from "./errors.ts";
@@ -51,8 +52,8 @@ export const MAX_STDIN_BYTES = 4 << 20;
 export const processIo: PluginIo = {
   env: process.env,
   readStdin: () => readAllStdin(MAX_STDIN_BYTES + 1),
-  writeStdout: (text) => writeAll(1, text),
-  writeStderr: (text) => writeAll(2, text),
+  writeStdout: (text) => writeFd(1, encodeText(text)),
+  writeStderr: (text) => writeFd(2, encodeText(text)),
 };
 
 /** Runs one CNI invocation; returns the process exit status (0, or 1 after printing an error). */
@@ -177,29 +178,15 @@ function refuseOwnNetns(env: CniEnv, processEnv: PluginIo["env"]): void {
   }
 }
 
+/** Reads stdin up to `limit` bytes (enough to tell that it is too large). A closed stdin is empty. */
 function readAllStdin(limit: number): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   const buf = Buffer.allocUnsafe(65536);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") continue;
-      if (code === "EOF" || code === "EBADF") break;
-      throw new CniError(CniCode.ioFailure, "failed to read network config from stdin", String(code ?? e));
-    }
-    if (n <= 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-    total += n;
-    if (total >= limit) break;
+  try {
+    for (let n; total < limit && (n = sys.read(0, buf)) > 0; total += n) chunks.push(copyBytes(buf.subarray(0, n)));
+  } catch (e) {
+    if (!isErrno(e, "EBADF")) throw new CniError(CniCode.ioFailure, "failed to read network config from stdin", (e as Error).message);
   }
   return Buffer.concat(chunks);
-}
-
-function writeAll(fd: number, text: string): void {
-  const data = Buffer.from(text);
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
 }

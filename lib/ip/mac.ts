@@ -13,5 +13,8 @@ export function parseMac(text: string): Buffer {
 
 /** Lower-case colon form, as `ip link` and the reference plugins print it. */
 export function formatMac(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
+  // A plain loop: Array.from + padStart cost a cold Bun process ~300 µs on first use.
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += (i ? ":" : "") + (bytes[i]! < 16 ? "0" : "") + bytes[i]!.toString(16);
+  return s;
 }

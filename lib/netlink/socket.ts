@@ -11,6 +11,7 @@ import {
   sys,
 } from "../sys/index.ts";
 import { errnoName } from "../sys/errno.ts";
+import { copyBytes } from "../sys/files.ts";
 import { Attributes, NetlinkDecodeError } from "./attributes.ts";
 import {
   NLMSGERR_ATTR_MSG,
@@ -216,7 +217,7 @@ export class NetlinkSocket {
     const n = sys.recv(this.fd, this.recvBuf, MSG_TRUNC);
     if (n > this.recvBuf.length) throw new NetlinkDecodeError(`datagram of ${n} bytes truncated`);
     // Copy out: the next recv reuses the buffer while callers may keep payloads.
-    const msgs = parseMessages(Buffer.from(this.recvBuf.subarray(0, n)));
+    const msgs = parseMessages(copyBytes(this.recvBuf.subarray(0, n)));
     return msgs.filter((m) => m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN);
   }
 }

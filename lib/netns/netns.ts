@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { sameFile, stat } from "../sys/files.ts";
 import { CLONE_NEWNET, NSFS_MAGIC, O_CLOEXEC, O_RDONLY, PROC_SUPER_MAGIC, SyscallError, sys } from "../sys/index.ts";
 
 /** The netns path does not exist: for DEL this means "already gone". */
@@ -55,9 +55,7 @@ export function openNetns(path: string): Netns {
 
 /** True when `path` is the namespace this process runs in (dev+inode of the nsfs file). */
 export function isOwnNetns(path: string): boolean {
-  const target = statSync(path);
-  const own = statSync("/proc/self/ns/net");
-  return target.ino === own.ino && target.dev === own.dev;
+  return sameFile(stat(path), stat("/proc/self/ns/net"));
 }
 
 let homeFd: number | undefined;

@@ -1,15 +1,15 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readTextFile, writeExistingFile } from "../sys/files.ts";
 
 /**
  * Sysctls by their /proc/sys path, e.g. `net/ipv4/ip_forward` (slash form, so interface names
  * with dots such as `eth0.100` stay unambiguous). Call inside withNetnsSync for another netns.
  */
 export function readSysctl(path: string): string {
-  return readFileSync(`/proc/sys/${path}`, "utf8").trim();
+  return readTextFile(`/proc/sys/${path}`).trim();
 }
 
 export function writeSysctl(path: string, value: string): void {
-  writeFileSync(`/proc/sys/${path}`, value);
+  writeExistingFile(`/proc/sys/${path}`, value);
 }
 
 /** Writes only when the value differs (avoids needless writes on a hot path). */

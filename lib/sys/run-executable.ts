@@ -1,3 +1,4 @@
+import { copyBytes } from "./files.ts";
 import { sys } from "./index.ts";
 
 export interface ExecutableResult {
@@ -26,7 +27,7 @@ export function runExecutable(path: string, argv: string[], env: string[], stdin
     pipe[1] = -1;
     const chunks: Buffer[] = [];
     const buf = Buffer.allocUnsafe(65536);
-    for (let n; (n = sys.read(pipe[0], buf)) > 0; ) chunks.push(Buffer.from(buf.subarray(0, n)));
+    for (let n; (n = sys.read(pipe[0], buf)) > 0; ) chunks.push(copyBytes(buf.subarray(0, n)));
     return { status: decodeWaitStatus(sys.waitpid(pid)), stdout: Buffer.concat(chunks) };
   } finally {
     sys.close(input);

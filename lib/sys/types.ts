@@ -34,6 +34,14 @@ export interface Sys {
   read(fd: number, buf: Uint8Array): number;
   write(fd: number, buf: Uint8Array): number;
   flock(fd: number, operation: number): void;
+  /** stat(2) into a 144-byte struct stat buffer. */
+  stat(path: string, statBuf: Uint8Array): void;
+  fstat(fd: number, statBuf: Uint8Array): void;
+  mkdir(path: string, mode: number): void;
+  unlink(path: string): void;
+  rename(from: string, to: string): void;
+  /** getdents64(2): fills buf with struct linux_dirent64 records; 0 at the end. */
+  getdents(fd: number, buf: Uint8Array): number;
   setns(fd: number, nstype: number): void;
   /** f_type of statfs(2) for a path (e.g. NSFS_MAGIC). */
   statfsType(path: string): number;
@@ -74,6 +82,8 @@ export const NETLINK_CAP_ACK = 10;
 export const MSG_PEEK = 2;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
+export const O_DIRECTORY = 0o200000;
+export const O_APPEND = 0o2000;
 export const CLONE_NEWNET = 0x40000000;
 export const NSFS_MAGIC = 0x6e736673;
 export const PROC_SUPER_MAGIC = 0x9fa0;

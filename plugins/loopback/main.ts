@@ -7,15 +7,18 @@ import type { Netns } from "../../lib/netns/netns.ts";
 import { openRtnlIn } from "../../lib/netns/sockets.ts";
 import type { NetlinkSocket } from "../../lib/netlink/socket.ts";
 import { listAddresses, type LinkAddress } from "../../lib/rtnl/addresses.ts";
-import { getLinkByName, setLink } from "../../lib/rtnl/links.ts";
+import { findLinkByIndex, setLink } from "../../lib/rtnl/links.ts";
 
 export const info: PluginInfo = { name: "loopback", about: "brings up the loopback interface of the container" };
 
-function withLoopback<T>(netns: Netns, fn: (nl: NetlinkSocket, index: number) => T): T {
+// The kernel gives every namespace's loopback device ifindex 1 (LOOPBACK_IFINDEX).
+const LOOPBACK_INDEX = 1;
+
+function withLoopback<T>(netns: Netns, fn: (nl: NetlinkSocket) => T): T {
   try {
     const nl = openRtnlIn(netns);
     try {
-      return fn(nl, getLinkByName(nl, "lo").index);
+      return fn(nl);
     } finally {
       nl.close();
     }
@@ -28,15 +31,16 @@ const isLoopbackAddress = (a: LinkAddress): boolean =>
   a.prefix.address.family === 4 ? a.prefix.address.value >> 24n === 127n : a.prefix.address.value === 1n;
 
 function add(ctx: PluginContext): Result {
-  const addresses = withLoopback(openContainerNetns(ctx), (nl, index) => {
-    const addrs = listAddresses(nl, { index });
+  const addresses = withLoopback(openContainerNetns(ctx), (nl) => {
+    setLink(nl, LOOPBACK_INDEX, { up: true }, `link "lo"`);
+    // Read after bringing lo up: the kernel assigns 127.0.0.1/8 and ::1 then.
+    const addrs = listAddresses(nl, { index: LOOPBACK_INDEX });
     const foreign = addrs.find((a) => !isLoopbackAddress(a));
     if (foreign) {
+      setLink(nl, LOOPBACK_INDEX, { up: false }, `link "lo"`);
       throw new CniError(CniCode.invalidNetworkConfig, "loopback interface found with non-loopback address", formatPrefix(foreign.prefix));
     }
-    setLink(nl, index, { up: true }, `link "lo"`);
-    // The kernel assigns 127.0.0.1/8 and ::1 as lo comes up; re-read them for the result.
-    return listAddresses(nl, { index });
+    return addrs;
   });
   if (ctx.prevResult) return ctx.prevResult;
   const firstOf = (family: 4 | 6) => addresses.find((a) => a.prefix.address.family === family);
@@ -51,11 +55,11 @@ function add(ctx: PluginContext): Result {
 function del(ctx: PluginContext): void {
   const netns = openContainerNetnsIfPresent(ctx);
   if (!netns) return;
-  withLoopback(netns, (nl, index) => setLink(nl, index, { up: false }, `link "lo"`));
+  withLoopback(netns, (nl) => setLink(nl, LOOPBACK_INDEX, { up: false }, `link "lo"`));
 }
 
 function check(ctx: PluginContext): void {
-  const up = withLoopback(openContainerNetns(ctx), (nl) => getLinkByName(nl, "lo").up);
+  const up = withLoopback(openContainerNetns(ctx), (nl) => findLinkByIndex(nl, LOOPBACK_INDEX)?.up);
   if (!up) throw new CniError(CniCode.invalidNetworkConfig, "loopback interface is down");
 }
 
