@@ -169,3 +169,4 @@ export const BRIDGE_VLAN_INFO_RANGE_END = 16;
 export const BRIDGE_FLAGS_MASTER = 1;
 export const BRIDGE_FLAGS_SELF = 2;
 export const RTEXT_FILTER_BRVLAN = 2;
+export const BRIDGE_VLAN_INFO_MASTER = 1;
