@@ -49,13 +49,15 @@ function withSockets<T>(ctx: PluginContext, fn: (s: Sockets) => T): T {
 
 function add(ctx: PluginContext): Result {
   const cfg = parseBridgeConfig(ctx.config, ctx.cniArgs);
-  const undo = new UndoStack();
-  try {
-    return withSockets(ctx, (s) => addWithUndo(ctx, cfg, s, undo));
-  } catch (e) {
-    undo.unwind(ctx.log);
-    throw e;
-  }
+  return withSockets(ctx, (s) => {
+    const undo = new UndoStack();
+    try {
+      return addWithUndo(ctx, cfg, s, undo);
+    } catch (e) {
+      undo.unwind(ctx.log); // while the sockets are still open
+      throw e;
+    }
+  });
 }
 
 function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: Sockets, undo: UndoStack): Result {
