@@ -69,6 +69,10 @@ export class AttributeEncoder {
       b[at + bytes.length] = 0;
     });
   }
+  /** A string without the terminating NUL (iproute2 writes IFLA_INFO_KIND this way; NLA_STRING takes both). */
+  chars(type: number, s: string): this {
+    return this.bytes(type, utf8.encode(s));
+  }
   bytes(type: number, data: Uint8Array): this {
     return this.put(type, data.byteLength, (b, at) => b.set(data, at));
   }

@@ -33,10 +33,11 @@ export interface LinkAddress {
   dadFailed: boolean;
 }
 
-function encodeIfaddrmsg(family: Family | undefined, prefixLength: number, scope: number, index: number): Buffer {
+function encodeIfaddrmsg(family: Family | undefined, prefixLength: number, scope: number, index: number, flags = 0): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt8(family ? afOf(family) : AF_UNSPEC, 0);
   b.writeUInt8(prefixLength, 1);
+  b.writeUInt8(flags & 0xff, 2);
   b.writeUInt8(scope, 3);
   b.writeUInt32LE(index, 4);
   return b;
@@ -86,14 +87,15 @@ export interface AddressOptions {
 
 function encodeAddress(index: number, prefix: IpPrefix, o: AddressOptions): Buffer {
   const { family } = prefix.address;
-  const e = new AttributeEncoder().raw(encodeIfaddrmsg(family, prefix.prefixLength, o.scope ?? RT_SCOPE_UNIVERSE, index));
-  const bytes = ipToBytes(prefix.address);
-  e.bytes(IFA_LOCAL, bytes);
-  e.bytes(IFA_ADDRESS, bytes);
   let flags = 0;
   if (o.noDad) flags |= IFA_F_NODAD;
   if (o.noPrefixRoute) flags |= IFA_F_NOPREFIXROUTE;
-  if (flags) e.u32(IFA_FLAGS, flags);
+  // As iproute2: flags that fit go in ifa_flags; IFA_FLAGS only when some need the 32-bit attribute.
+  const e = new AttributeEncoder().raw(encodeIfaddrmsg(family, prefix.prefixLength, o.scope ?? RT_SCOPE_UNIVERSE, index, flags));
+  const bytes = ipToBytes(prefix.address);
+  e.bytes(IFA_LOCAL, bytes);
+  e.bytes(IFA_ADDRESS, bytes);
+  if (flags > 0xff) e.u32(IFA_FLAGS, flags);
   return e.finish();
 }
 

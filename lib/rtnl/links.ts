@@ -27,7 +27,7 @@ import {
   RTM_NEWLINK,
 } from "./constants.ts";
 import { decodeIfinfomsg, encodeIfinfomsg, IFINFOMSG_LEN } from "./ifinfomsg.ts";
-import { encodeKindData, type LinkKind } from "./kinds/index.ts";
+import { encodeKindData, hasKindData, type LinkKind } from "./kinds/index.ts";
 import { encodeBridgePortData, type BridgePortSettings } from "./kinds/bridge.ts";
 
 const operStates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"] as const;
@@ -139,8 +139,8 @@ export function createLink(nl: NetlinkSocket, spec: NewLink): void {
   if (spec.txQueueLength !== undefined) e.u32(IFLA_TXQLEN, spec.txQueueLength);
   if (spec.netnsFd !== undefined) e.u32(IFLA_NET_NS_FD, spec.netnsFd);
   e.nested(IFLA_LINKINFO, (info) => {
-    info.str(IFLA_INFO_KIND, spec.kind.kind);
-    info.nested(IFLA_INFO_DATA, (data) => encodeKindData(data, spec.kind));
+    info.chars(IFLA_INFO_KIND, spec.kind.kind);
+    if (hasKindData(spec.kind)) info.nested(IFLA_INFO_DATA, (data) => encodeKindData(data, spec.kind));
   });
   nl.request(`add ${spec.kind.kind} "${spec.name}"`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, e.finish());
 }

@@ -7,6 +7,11 @@ import { encodeVethData, type VethKind } from "./veth.ts";
 /** What `ip link add ... type <kind> ...` would say, one driver file per kind. */
 export type LinkKind = VethKind | BridgeKind | MacvlanKind | IpvlanKind;
 
+/** Whether the request carries IFLA_INFO_DATA (iproute2 leaves it out when there is nothing to say). */
+export function hasKindData(k: LinkKind): boolean {
+  return k.kind !== "bridge" || k.vlanFiltering !== undefined;
+}
+
 /** Writes IFLA_INFO_DATA for kinds that have any. */
 export function encodeKindData(e: AttributeEncoder, k: LinkKind): void {
   switch (k.kind) {
