@@ -1,20 +1,23 @@
 // Builds every executable into dist/bin: one Bun-compiled binary (`tscni`) and a hard link to it
 // per plugin name; the binary dispatches on the name it was invoked by.
 import { execFileSync } from "node:child_process";
-import { linkSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const outDir = join(root, process.env.TSCNI_OUT_DIR ?? "dist/bin");
-export const PLUGINS = ["loopback"];
+export const PLUGINS = ["bridge", "host-local", "loopback", "ipvlan", "macvlan"];
 
 const bun = join(dirname(createRequire(import.meta.url).resolve("@oven/bun-linux-x64/package.json")), "bin", "bun");
 
-rmSync(outDir, { recursive: true, force: true });
-mkdirSync(outDir, { recursive: true });
-const binary = join(outDir, "tscni");
+// Built beside the output and swapped in, so a concurrent build or a running test never sees a
+// half-written directory.
+const workDir = `${outDir}.tmp-${process.pid}`;
+rmSync(workDir, { recursive: true, force: true });
+mkdirSync(workDir, { recursive: true });
+const binary = join(workDir, "tscni");
 execFileSync(
   bun,
   [
@@ -30,6 +33,10 @@ execFileSync(
     join(root, "plugins/main.ts"), "--outfile", binary],
   { stdio: ["ignore", "ignore", "inherit"] },
 );
-for (const name of PLUGINS) linkSync(binary, join(outDir, name));
+for (const name of PLUGINS) linkSync(binary, join(workDir, name));
 const mb = (statSync(binary).size / 2 ** 20).toFixed(1);
+const oldDir = `${outDir}.old-${process.pid}`;
+if (existsSync(outDir)) renameSync(outDir, oldDir);
+renameSync(workDir, outDir);
+rmSync(oldDir, { recursive: true, force: true });
 console.log(`built ${outDir}: tscni (${mb} MiB) + hard links ${PLUGINS.join(", ")}`);
