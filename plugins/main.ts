@@ -1,9 +1,11 @@
 import { pluginMain, type Plugin, type PluginInfo } from "../lib/cni/skel.ts";
 import { basename, encodeText, writeFd } from "../lib/sys/files.ts";
+import { bridge, info as bridgeInfo } from "./bridge/main.ts";
 import { info as loopbackInfo, loopback } from "./loopback/main.ts";
 
 /** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
 const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
+  bridge: { plugin: bridge, info: bridgeInfo },
   loopback: { plugin: loopback, info: loopbackInfo },
 };
 

@@ -16,7 +16,7 @@ t.test("rtnetlink constants match /usr/include/linux", async (t) => {
   for (const line of printed.trim().split("\n")) {
     const m = /^export const (\w+) = (-?\d+);$/.exec(line);
     if (!m) continue;
-    t.equal(ours[m[1]!], Number(m[2]), m[1]);
+    t.equal(ours[m[1]!], Number(m[2]), m[1]!);
     checked++;
   }
   t.ok(checked > 150, `${checked} constants checked`);
