@@ -1,0 +1,5 @@
+import type { Scenario } from "../scenario.ts";
+import { loopback } from "./loopback.ts";
+
+/** Every scenario, in the order they run. Add bridge+host-local, portmap, macvlan, vxlan here. */
+export const SCENARIOS: Scenario[] = [loopback];

@@ -1,0 +1,236 @@
+// Conformance of `macvlan` (with the host-local of the same directory as IPAM): ADD/CHECK/DEL at
+// every spec version with the link, address and lease checked in the namespaces, traffic between
+// two containers and private-mode isolation, the mac capability, chaining, IPAM dns, failures that
+// must leave nothing behind, GC and STATUS at 1.1.0.
+import { readdirSync } from "node:fs";
+import t, { type Test } from "tap";
+import { compareVersions } from "../lib/cni/version.ts";
+import { inNs, ipJson } from "../test/helpers/netns.ts";
+import {
+  ALL_VERSIONS,
+  deleteNetns,
+  expectError,
+  expectOk,
+  expectPluginFailure,
+  expectQuietSuccess,
+  expectSpec,
+  makeSandbox,
+  networkList,
+  pluginOrSkip,
+  probe,
+  requireEnvironment,
+  type Netns,
+  type Profile,
+  type Sandbox,
+} from "./harness.ts";
+import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "./runtime.ts";
+
+const PLUGIN = "macvlan";
+const MASTER = "tcf-m0";
+
+const hasCheck = (version: string) => compareVersions(version, "0.4.0") >= 0;
+const isLegacy = (version: string) => compareVersions(version, "0.3.0") < 0;
+
+interface LinkJson {
+  ifname: string;
+  address: string;
+  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
+}
+
+const containerLink = (ns: Netns): LinkJson | undefined => ipJson<LinkJson[]>(ns.name, ["-d", "link", "show"]).find((l) => l.ifname === "eth0");
+const hasAddress = (ns: Netns, cidr: string): boolean => inNs(ns.name, "ip", ["-o", "addr", "show", "dev", "eth0"]).includes(` ${cidr} `);
+const pings = (ns: Netns, ip: string): boolean => {
+  try {
+    inNs(ns.name, "ping", ["-c", "1", "-W", "1", ip]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+interface Lab {
+  sb: Sandbox;
+  profile: Profile;
+  dataDir: string;
+  /** The macvlan plugin config on `subnet` (10.x.0.0/24), with `extra` keys. */
+  plugin(subnet: string, extra?: Record<string, unknown>): { type: string } & Record<string, unknown>;
+  leases(network: string): string[];
+}
+
+function makeLab(t: Test): Lab {
+  const sb = makeSandbox(t);
+  inNs(sb.host.name, "ip", ["link", "add", MASTER, "type", "veth", "peer", "name", "tcf-p0"]);
+  inNs(sb.host.name, "ip", ["link", "set", MASTER, "up"]);
+  const dataDir = t.testdir({});
+  return {
+    sb,
+    profile: probe(sb, PLUGIN),
+    dataDir,
+    plugin: (subnet, extra = {}) => ({ type: PLUGIN, master: MASTER, ipam: { type: "host-local", dataDir, ranges: [[{ subnet }]] }, ...extra }),
+    leases: (network) => {
+      try {
+        return readdirSync(`${dataDir}/${network}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+      } catch {
+        return [];
+      }
+    },
+  };
+}
+
+async function main(t: Test): Promise<void> {
+  const lab = makeLab(t);
+  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(lab.profile.version)}${lab.profile.isReference ? " (reference behaviour: its known deviations are named, not failed)" : ""}`);
+  for (const version of ALL_VERSIONS) {
+    await t.test(`ADD, CHECK, DEL at ${version}`, async (t) => lifecycle(t, lab, version));
+  }
+  await t.test("traffic: bridge mode connects, private mode isolates", async (t) => traffic(t, lab));
+  await t.test("the mac capability sets the MAC", async (t) => macCapability(t, lab));
+  await t.test("chained after loopback: prevResult passes through", async (t) => chained(t, lab));
+  await t.test("IPAM dns reaches the result", async (t) => ipamDns(t, lab));
+  await t.test("failures leave nothing behind", async (t) => failures(t, lab));
+  await t.test("GC and STATUS at 1.1.0", async (t) => gcStatus(t, lab));
+}
+
+function lifecycle(t: Test, lab: Lab, version: string): void {
+  const { sb, profile } = lab;
+  const network = `tcf-mv-${version.replaceAll(".", "")}`;
+  const ctr = sb.container();
+  const list = networkList(network, version, [lab.plugin("10.91.0.0/24")]);
+  const rt: RuntimeConf = { containerId: `tcf-mv-${version}`, netns: ctr.path, ifName: "eth0" };
+  if (!profile.supports(version)) {
+    const reply = expectPluginFailure(t, `ADD at unsupported ${version}`, () => addNetworkList(sb.runtime, list, rt));
+    expectSpec(t, profile, "no-1.1.0", false, `ADD at ${version} succeeds`);
+    if (reply) expectError(t, profile, reply, 1, `ADD at ${version}`);
+    t.equal(containerLink(ctr), undefined, "no link made");
+    return;
+  }
+
+  const result = expectOk(t, `ADD at ${version}`, () => addNetworkList(sb.runtime, list, rt)) as Record<string, any> | undefined;
+  if (!result) return;
+  const link = containerLink(ctr);
+  t.equal(link?.linkinfo?.info_kind, "macvlan", "eth0 is a macvlan");
+  t.equal(link?.linkinfo?.info_data?.mode, "bridge", "in bridge mode");
+  t.ok(hasAddress(ctr, "10.91.0.2/24"), "with the IPAM address");
+  t.equal(result.cniVersion, version);
+  if (isLegacy(version)) {
+    t.match(result, { ip4: { ip: "10.91.0.2/24", gateway: "10.91.0.1" } }, `${version} result shape`);
+  } else {
+    t.match(result, { interfaces: [{ name: "eth0", mac: link?.address, sandbox: ctr.path }], ips: [{ address: "10.91.0.2/24", gateway: "10.91.0.1", interface: 0 }] }, `${version} result shape`);
+  }
+  t.same(lab.leases(network), ["10.91.0.2"], "one lease");
+
+  if (hasCheck(version)) {
+    expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
+    inNs(ctr.name, "ip", ["addr", "del", "10.91.0.2/24", "dev", "eth0"]);
+    const reply = expectPluginFailure(t, "CHECK without the address", () => checkNetworkList(sb.runtime, list, rt));
+    if (reply) expectError(t, profile, reply, undefined, "CHECK without the address");
+  } else {
+    t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+  }
+
+  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
+  t.equal(containerLink(ctr), undefined, "DEL removed eth0");
+  t.same(lab.leases(network), [], "DEL released the lease");
+  expectOk(t, "DEL again", () => delNetworkList(sb.runtime, list, rt));
+  deleteNetns(ctr);
+  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+}
+
+function traffic(t: Test, lab: Lab): void {
+  const { sb } = lab;
+  for (const [mode, subnet, reachable] of [
+    ["bridge", "10.92.0.0/24", true],
+    ["private", "10.93.0.0/24", false],
+  ] as const) {
+    const list = networkList(`tcf-mv-${mode}`, "1.0.0", [lab.plugin(subnet, { mode })]);
+    const [a, b] = [sb.container(), sb.container()];
+    const ok = [a, b].every((ctr) => expectOk(t, `ADD ${mode} ${ctr.name}`, () => addNetworkList(sb.runtime, list, { containerId: ctr.name, netns: ctr.path, ifName: "eth0" })));
+    if (!ok) continue;
+    const peer = subnet.replace(/0\/24$/, "3");
+    t.equal(pings(a, peer), reachable, `${mode} mode: the containers ${reachable ? "reach" : "cannot reach"} each other`);
+  }
+}
+
+function macCapability(t: Test, lab: Lab): void {
+  const { sb } = lab;
+  const ctr = sb.container();
+  const list = networkList("tcf-mv-mac", "1.0.0", [lab.plugin("10.94.0.0/24", { capabilities: { mac: true } })]);
+  const rt: RuntimeConf = { containerId: "tcf-mv-mac", netns: ctr.path, ifName: "eth0", capabilityArgs: { mac: "02:0c:f0:00:00:01" } };
+  const result = expectOk(t, "ADD with runtimeConfig.mac", () => addNetworkList(sb.runtime, list, rt)) as Record<string, any> | undefined;
+  t.equal(containerLink(ctr)?.address, "02:0c:f0:00:00:01", "the link has the MAC");
+  t.equal(result?.interfaces?.[0]?.mac, "02:0c:f0:00:00:01", "and the result says so");
+}
+
+function chained(t: Test, lab: Lab): void {
+  const { sb, profile } = lab;
+  const ctr = sb.container();
+  const list = networkList("tcf-mv-chain", "1.0.0", [{ type: "loopback" }, lab.plugin("10.95.0.0/24")]);
+  const rt: RuntimeConf = { containerId: "tcf-mv-chain", netns: ctr.path, ifName: "eth0" };
+  const result = expectOk(t, "ADD loopback + macvlan", () => addNetworkList(sb.runtime, list, rt)) as Record<string, any> | undefined;
+  if (!result) return;
+  const names = (result.interfaces ?? []).map((i: { name: string }) => i.name);
+  expectSpec(t, profile, "drops-prev-interfaces", names.join() === "lo,eth0", "loopback's interface is kept, macvlan's appended", { names });
+  const ours = (result.ips ?? []).find((ip: { address: string }) => ip.address === "10.95.0.2/24");
+  t.equal(result.interfaces?.[ours?.interface]?.name, "eth0", "the macvlan IP points at eth0");
+  expectOk(t, "CHECK", () => checkNetworkList(sb.runtime, list, rt));
+  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
+  t.equal(containerLink(ctr), undefined, "eth0 gone");
+}
+
+function ipamDns(t: Test, lab: Lab): void {
+  const { sb, profile } = lab;
+  const ctr = sb.container();
+  const resolvConf = `${t.testdir({ "resolv.conf": "nameserver 10.96.0.53\nsearch tcf.test\n" })}/resolv.conf`;
+  const plugin = lab.plugin("10.96.0.0/24");
+  const list = networkList("tcf-mv-dns", "1.0.0", [{ ...plugin, ipam: { ...(plugin.ipam as object), resolvConf } }]);
+  const result = expectOk(t, "ADD", () => addNetworkList(sb.runtime, list, { containerId: "tcf-mv-dns", netns: ctr.path, ifName: "eth0" })) as Record<string, any> | undefined;
+  expectSpec(t, profile, "drops-ipam-dns", result?.dns?.nameservers?.[0] === "10.96.0.53", "the result carries host-local's nameserver", { dns: result?.dns });
+}
+
+function failures(t: Test, lab: Lab): void {
+  const { sb, profile } = lab;
+  const ctr = sb.container();
+  const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "tcf-mv-bad", CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" };
+  const conf = (extra: Record<string, unknown>) => ({ cniVersion: "1.0.0", name: "tcf-mv-bad", ...lab.plugin("10.97.0.0/30", extra) });
+  for (const [what, extra] of [
+    ["an unknown mode", { mode: "bridged" }],
+    ["an MTU above the master's", { mtu: 9000 }],
+  ] as const) {
+    const reply = sb.invoke(PLUGIN, env, conf(extra));
+    expectError(t, profile, reply, undefined, `ADD with ${what}`);
+    expectSpec(t, profile, "config-error-999", (reply.json as { code?: number })?.code === 7, `ADD with ${what}: code 7`);
+  }
+  const gone = sb.invoke(PLUGIN, { ...env, CNI_NETNS: "/run/netns/tcf-never-there" }, conf({}));
+  expectError(t, profile, gone, undefined, "ADD into a missing netns");
+  expectSpec(t, profile, "missing-netns-999", (gone.json as { code?: number })?.code === 3, "ADD into a missing netns: code 3");
+  t.equal(containerLink(ctr), undefined, "no link after refused ADDs");
+  t.same(lab.leases("tcf-mv-bad"), [], "no lease after refused ADDs");
+
+  // 10.97.0.0/30 has a single address to give: the second container's ADD fails in IPAM.
+  const first = sb.container();
+  t.equal(sb.invoke(PLUGIN, { ...env, CNI_CONTAINERID: "tcf-mv-one", CNI_NETNS: first.path }, conf({})).status, 0, "ADD the only address");
+  const exhausted = sb.invoke(PLUGIN, env, conf({}));
+  expectError(t, profile, exhausted, undefined, "ADD with the range exhausted");
+  expectSpec(t, profile, "add-failure-leaks-link", containerLink(ctr) === undefined, "the failed ADD left no link in the container");
+  t.same(lab.leases("tcf-mv-bad"), ["10.97.0.2"], "only the first container's lease");
+}
+
+function gcStatus(t: Test, lab: Lab): void {
+  const { sb, profile } = lab;
+  if (!expectSpec(t, profile, "no-1.1.0", profile.supports("1.1.0"), "1.1.0 is supported, so GC and STATUS can be asked")) return;
+  const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.1.0", name: "tcf-mv-gc", ...lab.plugin("10.98.0.0/24"), ...extra });
+  const [keep, stale] = [sb.container(), sb.container()];
+  for (const ctr of [keep, stale]) {
+    const reply = sb.invoke(PLUGIN, { CNI_COMMAND: "ADD", CNI_CONTAINERID: ctr.name, CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" }, conf());
+    t.equal(reply.status, 0, `ADD ${ctr.name}`);
+  }
+  const gc = sb.invoke(PLUGIN, { CNI_COMMAND: "GC" }, conf({ "cni.dev/valid-attachments": [{ containerID: keep.name, ifname: "eth0" }] }));
+  expectQuietSuccess(t, gc, "GC");
+  t.same(lab.leases("tcf-mv-gc"), ["10.98.0.2"], "GC released the stale attachment's lease through IPAM");
+
+  expectQuietSuccess(t, sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf()), "STATUS with the master present");
+  const missing = sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf({ master: "tcf-nope" }));
+  expectError(t, profile, missing, 50, "STATUS with the master missing");
+}
+
+if (requireEnvironment(t) && pluginOrSkip(t, PLUGIN)) await main(t);
