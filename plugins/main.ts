@@ -1,13 +1,18 @@
+import { registerBuiltinPlugin } from "../lib/cni/delegate.ts";
 import { pluginMain, type Plugin, type PluginInfo } from "../lib/cni/skel.ts";
 import { basename, encodeText, writeFd } from "../lib/sys/files.ts";
 import { bridge, info as bridgeInfo } from "./bridge/main.ts";
+import { hostLocal, info as hostLocalInfo } from "./host-local/main.ts";
 import { info as loopbackInfo, loopback } from "./loopback/main.ts";
 
 /** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
 const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
   bridge: { plugin: bridge, info: bridgeInfo },
+  "host-local": { plugin: hostLocal, info: hostLocalInfo },
   loopback: { plugin: loopback, info: loopbackInfo },
 };
+
+registerBuiltinPlugin("host-local", hostLocal);
 
 const name = basename(process.argv0);
 const entry = plugins[name];
