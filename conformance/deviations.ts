@@ -15,6 +15,7 @@ export const REFERENCE_DEVIATIONS = {
   "add-failure-leaks-link": "leaves its link in the container when IPAM fails during ADD",
   "drops-prev-interfaces": "drops prevResult's interfaces and IPs from its result instead of passing them through",
   "drops-ipam-dns": "puts the config's dns in the result and drops the IPAM plugin's",
+  "no-kernel-support-999": "reports a kernel without the link type it needs with code 999 instead of 50 (plugin not available)",
 } as const;
 
 export type DeviationId = keyof typeof REFERENCE_DEVIATIONS;

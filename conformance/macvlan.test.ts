@@ -23,7 +23,7 @@ import {
   type Profile,
   type Sandbox,
 } from "./harness.ts";
-import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "./runtime.ts";
+import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "../lib/runtime/index.ts";
 
 const PLUGIN = "macvlan";
 const MASTER = "tcf-m0";
@@ -61,6 +61,7 @@ function makeLab(t: Test): Lab {
   const sb = makeSandbox(t);
   inNs(sb.host.name, "ip", ["link", "add", MASTER, "type", "veth", "peer", "name", "tcf-p0"]);
   inNs(sb.host.name, "ip", ["link", "set", MASTER, "up"]);
+  inNs(sb.host.name, "ip", ["link", "set", "tcf-p0", "up"]);
   const dataDir = t.testdir({});
   return {
     sb,

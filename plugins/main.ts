@@ -3,13 +3,17 @@ import { pluginMain, type Plugin, type PluginInfo } from "../lib/cni/skel.ts";
 import { basename, encodeText, writeFd } from "../lib/sys/files.ts";
 import { bridge, info as bridgeInfo } from "./bridge/main.ts";
 import { hostLocal, info as hostLocalInfo } from "./host-local/main.ts";
+import { info as ipvlanInfo, ipvlan } from "./ipvlan/main.ts";
 import { info as loopbackInfo, loopback } from "./loopback/main.ts";
+import { info as macvlanInfo, macvlan } from "./macvlan/main.ts";
 
 /** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
 const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
   bridge: { plugin: bridge, info: bridgeInfo },
   "host-local": { plugin: hostLocal, info: hostLocalInfo },
+  ipvlan: { plugin: ipvlan, info: ipvlanInfo },
   loopback: { plugin: loopback, info: loopbackInfo },
+  macvlan: { plugin: macvlan, info: macvlanInfo },
 };
 
 registerBuiltinPlugin("host-local", hostLocal);

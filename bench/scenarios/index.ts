@@ -1,5 +1,6 @@
 import type { Scenario } from "../scenario.ts";
 import { loopback } from "./loopback.ts";
+import { macvlan } from "./macvlan.ts";
 
 /** Every scenario, in the order they run. Add bridge+host-local, portmap, macvlan, vxlan here. */
-export const SCENARIOS: Scenario[] = [loopback];
+export const SCENARIOS: Scenario[] = [loopback, macvlan];

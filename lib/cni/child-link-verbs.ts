@@ -1,12 +1,14 @@
 import { formatMac } from "../ip/mac.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
+import { openRtnlIn } from "../netns/sockets.ts";
 import { findLinkByName, type Link } from "../rtnl/links.ts";
 import { deleteChildLink, findMaster, withChildLinkSockets } from "./child-link.ts";
 import { checkIfaceConfig } from "./configure-iface.ts";
 import { openContainerNetns, openContainerNetnsIfPresent } from "./container-netns.ts";
 import { delegate, ipamType } from "./delegate.ts";
 import { CniCode, CniError, toCniError } from "./errors.ts";
+import { runAll } from "./undo.ts";
 import type { PluginContext } from "./skel.ts";
 
 // The verbs macvlan and ipvlan share: everything but ADD and the kind-specific part of CHECK.
@@ -18,42 +20,32 @@ export interface ChildLinkConfig {
   ipamType: string | undefined;
 }
 
-/** Undoes a failed ADD: IPAM DEL when a lease was taken, then `undoLink`. Failures are logged only. */
-export function rollbackAdd(ctx: PluginContext, leasedFrom: string | undefined, undoLink: () => void): void {
-  const steps: Array<[string, () => void]> = [["delete the link", undoLink]];
-  if (leasedFrom) steps.unshift(["release the IPAM lease", () => void delegate(ctx, leasedFrom, "DEL")]);
-  for (const [what, undo] of steps) {
-    try {
-      undo();
-    } catch (e) {
-      ctx.log(`rollback after a failed ADD: failed to ${what}: ${(e as Error).message}`);
-    }
-  }
-}
-
 /**
- * DEL: IPAM DEL, then the link of `kind` named CNI_IFNAME in the container netns when both still
- * exist. Both steps run whatever the other did; a failure of either is reported, both together.
+ * DEL: IPAM DEL, then the link of `kind` named CNI_IFNAME in the container netns when that still
+ * exists. Both steps run whatever the other did; failures are reported together.
  */
 export function delChildLink(ctx: PluginContext, kind: string): void {
-  const failures: CniError[] = [];
-  const attempt = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      failures.push(toCniError(e));
-    }
-  };
   const type = ipamType(ctx.config);
-  if (type) attempt(() => void delegate(ctx, type, "DEL"));
-  attempt(() => {
-    const netns = openContainerNetnsIfPresent(ctx);
-    if (netns) withChildLinkSockets(netns, true, (s) => deleteChildLink(s.containerNl, ctx.env.ifname, kind));
-  });
-  const [first] = failures;
-  if (!first) return;
-  if (failures.length === 1) throw first;
-  throw new CniError(first.code, failures.map((f) => f.message).join("; "), failures.flatMap((f) => (f.details ? [f.details] : [])).join("; ") || undefined);
+  runAll([
+    ["release the IPAM lease", () => void (type && delegate(ctx, type, "DEL"))],
+    [
+      `delete the ${kind} link`,
+      () => {
+        const netns = openContainerNetnsIfPresent(ctx);
+        if (!netns) return;
+        try {
+          const nl = openRtnlIn(netns);
+          try {
+            deleteChildLink(nl, ctx.env.ifname, kind);
+          } finally {
+            nl.close();
+          }
+        } finally {
+          netns.close();
+        }
+      },
+    ],
+  ]);
 }
 
 /**
@@ -66,26 +58,32 @@ export function checkChildLink(ctx: PluginContext, cfg: ChildLinkConfig, checkKi
   const prev = ctx.prevResult;
   if (!prev) throw new CniError(CniCode.invalidNetworkConfig, "CHECK needs prevResult");
   const { ifname, netns } = ctx.env;
-  const index = prev.interfaces?.findIndex((i) => i.name === ifname && (i.sandbox ?? "") !== "") ?? -1;
+  const index = prev.interfaces?.findIndex((i) => i.name === ifname && i.sandbox === netns) ?? -1;
   const iface = prev.interfaces?.[index];
-  if (!iface) throw new CniError(CniCode.invalidNetworkConfig, `interface "${ifname}" not found in prevResult`);
-  if (iface.sandbox !== netns) {
-    throw new CniError(CniCode.invalidNetworkConfig, `interface "${ifname}" has sandbox "${iface.sandbox}" in prevResult, not "${netns}"`);
+  if (!iface) {
+    const elsewhere = prev.interfaces?.find((i) => i.name === ifname);
+    throw new CniError(
+      CniCode.invalidNetworkConfig,
+      elsewhere
+        ? `interface "${ifname}" has sandbox "${elsewhere.sandbox ?? ""}" in prevResult, not "${netns}"`
+        : `interface "${ifname}" not found in prevResult`,
+    );
   }
   withChildLinkSockets(openContainerNetns(ctx), cfg.linkInContainer, (s) => {
     const master = findMaster(s.masterNl, cfg.master, cfg.linkInContainer ? "container" : "host");
     const link = findLinkByName(s.containerNl, ifname);
-    const problem = !link
-      ? "does not exist"
-      : (checkKind(link) ??
-        (link.parentIndex !== master.index
-          ? `is not on master "${master.name}"`
-          : iface.mac && link.mac !== iface.mac.toLowerCase()
-            ? `has MAC ${link.mac}, not ${iface.mac} as in prevResult`
-            : undefined));
-    if (problem) throw new CniError(CniCode.invalidNetworkConfig, `interface "${ifname}" in the container ${problem}`);
-    checkIfaceConfig({ netns: s.container, nl: s.containerNl, index: link!.index, name: ifname }, prev, index);
+    const problem = link ? linkProblem(link, master, iface.mac, checkKind) : "does not exist";
+    if (problem || !link) throw new CniError(CniCode.invalidNetworkConfig, `interface "${ifname}" in the container ${problem}`);
+    checkIfaceConfig({ netns: s.container, nl: s.containerNl, index: link.index, name: ifname }, prev, index);
   });
+}
+
+function linkProblem(link: Link, master: Link, mac: string | undefined, checkKind: (link: Link) => string | undefined): string | undefined {
+  const kindProblem = checkKind(link);
+  if (kindProblem) return kindProblem;
+  if (link.parentIndex !== master.index) return `is not on master "${master.name}"`;
+  if (mac && link.mac !== mac.toLowerCase()) return `has MAC ${link.mac}, not ${mac} as in prevResult`;
+  return undefined;
 }
 
 /** CHECK helper: the configured MAC, if any, is the link's. */
@@ -100,9 +98,12 @@ export function gcChildLink(ctx: PluginContext): void {
   if (type) delegate(ctx, type, "GC");
 }
 
-/** STATUS: the master exists in the host netns (when it lives there), then IPAM STATUS. Code 50 otherwise. */
-export function statusChildLink(ctx: PluginContext, cfg: ChildLinkConfig): void {
-  if (!cfg.linkInContainer) {
+/**
+ * STATUS: the master exists in the host netns (when it lives there; without `master`, when
+ * `defaultMaster` says the default route's link would be taken), then IPAM STATUS. Code 50 otherwise.
+ */
+export function statusChildLink(ctx: PluginContext, cfg: ChildLinkConfig, { defaultMaster }: { defaultMaster: boolean }): void {
+  if (!cfg.linkInContainer && (cfg.master !== undefined || defaultMaster)) {
     const nl = NetlinkSocket.open(NETLINK_ROUTE);
     try {
       findMaster(nl, cfg.master, "host");

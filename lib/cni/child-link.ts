@@ -68,7 +68,7 @@ export interface ChildLinkSpec extends ChildLinkSockets {
 const TEMP_NAME_ATTEMPTS = 3;
 
 /** `cni` + 8 hex digits: a name unlikely to exist in the host netns. */
-const tempName = (): string => `cni${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")}`;
+const tempName = (): string => `cni${(0x100000000 + Math.floor(Math.random() * 0x100000000)).toString(16).slice(1)}`;
 
 /**
  * `ip link add <tmp> link <master> netns <container> type macvlan|ipvlan ...`, then renamed to

@@ -1,7 +1,8 @@
 import { checkKnownArgs } from "../../lib/cni/args.ts";
-import { optionalBool, optionalCount, optionalDns, optionalObject, optionalString, parseUnicastMac } from "../../lib/cni/config-fields.ts";
+import { optionalBool, optionalCount, optionalDns, optionalString, parseUnicastMac } from "../../lib/cni/config-fields.ts";
 import { ipamType } from "../../lib/cni/delegate.ts";
 import { CniCode, CniError } from "../../lib/cni/errors.ts";
+import { requestedMac } from "../../lib/cni/requested-mac.ts";
 import type { Dns } from "../../lib/cni/result.ts";
 import { macvlanModes, type MacvlanMode } from "../../lib/rtnl/kinds/macvlan.ts";
 
@@ -36,16 +37,9 @@ export function parseConfig(config: Record<string, unknown>, cniArgs?: ReadonlyM
   };
 }
 
-/** The MAC to give the link: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC, else the `mac` key. */
+/** The MAC to give the link: the runtime's (see requestedMac), else the `mac` key. */
 function macOf(config: Record<string, unknown>, cniArgs: ReadonlyMap<string, string>): Buffer | undefined {
   checkKnownArgs(cniArgs, ["MAC"]);
-  const runtimeMac = optionalString(optionalObject(config, "runtimeConfig") ?? {}, "mac");
-  if (runtimeMac) return parseUnicastMac(runtimeMac, "runtimeConfig.mac");
-  const argsCni = optionalObject(optionalObject(config, "args") ?? {}, "cni");
-  const argsMac = argsCni && optionalString(argsCni, "mac");
-  if (argsMac) return parseUnicastMac(argsMac, "args.cni.mac");
-  const envMac = cniArgs.get("MAC");
-  if (envMac) return parseUnicastMac(envMac, "CNI_ARGS MAC", CniCode.invalidEnvironment);
   const mac = optionalString(config, "mac");
-  return mac === undefined ? undefined : parseUnicastMac(mac, "mac");
+  return requestedMac(config, cniArgs) ?? (mac === undefined ? undefined : parseUnicastMac(mac, "mac"));
 }

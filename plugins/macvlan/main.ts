@@ -1,16 +1,17 @@
+import { checkChildLink, delChildLink, gcChildLink, macProblem, statusChildLink } from "../../lib/cni/child-link-verbs.ts";
 import { createChildLink, findMaster, withChildLinkSockets } from "../../lib/cni/child-link.ts";
-import { checkChildLink, delChildLink, statusChildLink } from "../../lib/cni/child-link-verbs.ts";
 import { configureIface } from "../../lib/cni/configure-iface.ts";
 import { openContainerNetns } from "../../lib/cni/container-netns.ts";
 import { delegate } from "../../lib/cni/delegate.ts";
 import { CniCode, CniError } from "../../lib/cni/errors.ts";
 import type { Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
+import { UndoStack } from "../../lib/cni/undo.ts";
 import { decodeMacvlanMode } from "../../lib/rtnl/kinds/macvlan.ts";
 import { deleteLink, setLink } from "../../lib/rtnl/links.ts";
 import { parseConfig } from "./config.ts";
 
-export const info: PluginInfo = { name: "macvlan", about: "macvlan links on a master interface, one per container" };
+export const info: PluginInfo = { name: "macvlan", about: "gives each container a macvlan link on a master interface" };
 
 function add(ctx: PluginContext): Result {
   const cfg = parseConfig(ctx.config, ctx.cniArgs);
@@ -22,7 +23,8 @@ function add(ctx: PluginContext): Result {
     }
     const kind = { kind: "macvlan", mode: cfg.mode, broadcastQueueLength: cfg.bcqueuelen } as const;
     const link = createChildLink({ ...s, kind, master, ifname, mtu: cfg.mtu, mac: cfg.mac });
-    let leased = false;
+    const undo = new UndoStack();
+    undo.push(`delete ${kind.kind} "${ifname}"`, () => deleteLink(s.containerNl, link.index, `${kind.kind} "${ifname}"`));
     try {
       const prev = ctx.prevResult;
       const ifaceIndex = prev?.interfaces?.length ?? 0;
@@ -31,15 +33,16 @@ function add(ctx: PluginContext): Result {
         cniVersion: ctx.cniVersion,
         interfaces: [...(prev?.interfaces ?? []), { name: ifname, mac: link.mac, mtu: link.mtu, sandbox: netns }],
       };
-      if (!cfg.ipamType) {
+      const ipamType = cfg.ipamType;
+      if (!ipamType) {
         setLink(s.containerNl, link.index, { up: true }, `macvlan "${ifname}"`);
         if (cfg.dns) result.dns = cfg.dns;
         return result;
       }
-      const ipam = delegate(ctx, cfg.ipamType, "ADD");
-      leased = true;
+      const ipam = delegate(ctx, ipamType, "ADD");
+      undo.push("release the IPAM lease", () => void delegate(ctx, ipamType, "DEL"));
       const ips = (ipam?.ips ?? []).map((ip) => ({ ...ip, interface: ifaceIndex }));
-      if (ips.length === 0) throw new CniError(CniCode.internal, `IPAM plugin "${cfg.ipamType}" returned no IP addresses`);
+      if (ips.length === 0) throw new CniError(CniCode.internal, `IPAM plugin "${ipamType}" returned no IP addresses`);
       const routes = ipam?.routes ?? [];
       configureIface({ netns: s.container, nl: s.containerNl, index: link.index, name: ifname }, { cniVersion: ctx.cniVersion, ips, routes }, ifaceIndex);
       result.ips = [...(prev?.ips ?? []), ...ips];
@@ -48,24 +51,10 @@ function add(ctx: PluginContext): Result {
       if (dns) result.dns = dns;
       return result;
     } catch (e) {
-      rollback(ctx, () => deleteLink(s.containerNl, link.index, `macvlan "${ifname}"`), leased ? cfg.ipamType : undefined);
+      undo.unwind(ctx.log);
       throw e;
     }
   });
-}
-
-/** Undoes a failed ADD; failures are logged, the ADD's own error is what the runtime sees. */
-function rollback(ctx: PluginContext, deleteIface: () => void, ipamType: string | undefined): void {
-  for (const [what, undo] of [
-    ["release the IPAM lease", () => ipamType && delegate(ctx, ipamType, "DEL")],
-    ["delete the macvlan", deleteIface],
-  ] as const) {
-    try {
-      undo();
-    } catch (e) {
-      ctx.log(`rollback: failed to ${what}: ${(e as Error).message}`);
-    }
-  }
 }
 
 function check(ctx: PluginContext): void {
@@ -74,8 +63,7 @@ function check(ctx: PluginContext): void {
     if (link.kind !== "macvlan") return `is a ${link.kind ?? "plain"} link, not a macvlan`;
     const mode = decodeMacvlanMode(link.kindData);
     if (mode !== cfg.mode) return `has macvlan mode ${mode ?? "unknown"}, not ${cfg.mode}`;
-    if (cfg.mac && link.mac !== cfg.mac.toString("hex").replace(/(..)(?!$)/g, "$1:")) return `has MAC ${link.mac}, not the configured one`;
-    return undefined;
+    return macProblem(link, cfg.mac);
   });
 }
 
@@ -83,6 +71,6 @@ export const macvlan: Plugin = {
   add,
   del: (ctx) => delChildLink(ctx, "macvlan"),
   check,
-  gc: (ctx) => void (parseConfig(ctx.config).ipamType && delegate(ctx, parseConfig(ctx.config).ipamType!, "GC")),
-  status: (ctx) => statusChildLink(ctx, parseConfig(ctx.config)),
+  gc: gcChildLink,
+  status: (ctx) => statusChildLink(ctx, parseConfig(ctx.config), { defaultMaster: true }),
 };

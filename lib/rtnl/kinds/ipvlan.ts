@@ -22,3 +22,9 @@ export function decodeIpvlanMode(data: Attributes | undefined): IpvlanMode | und
   const v = data?.u16(IFLA_IPVLAN_MODE);
   return (Object.keys(ipvlanModes) as IpvlanMode[]).find((m) => ipvlanModes[m] === v);
 }
+
+/** The port flag; kernels before 4.15 send none, which is the `bridge` behaviour. */
+export function decodeIpvlanFlag(data: Attributes | undefined): IpvlanFlag | undefined {
+  const v = data?.u16(IFLA_IPVLAN_FLAGS) ?? 0;
+  return (Object.keys(ipvlanFlags) as IpvlanFlag[]).find((f) => ipvlanFlags[f] === v);
+}
