@@ -10,7 +10,7 @@ if (!isRoot()) {
 
 const BRIDGE = `${DIST_BIN}/bridge`;
 
-function dataDir(t: Tap.Test): string {
+function dataDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync("/tmp/tbr-ipam-");
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
