@@ -6,6 +6,7 @@ import { hostLocal, info as hostLocalInfo } from "./host-local/main.ts";
 import { info as ipvlanInfo, ipvlan } from "./ipvlan/main.ts";
 import { info as loopbackInfo, loopback } from "./loopback/main.ts";
 import { info as macvlanInfo, macvlan } from "./macvlan/main.ts";
+import { info as tuningInfo, tuning } from "./tuning/main.ts";
 
 /** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
 const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
@@ -14,6 +15,7 @@ const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
   ipvlan: { plugin: ipvlan, info: ipvlanInfo },
   loopback: { plugin: loopback, info: loopbackInfo },
   macvlan: { plugin: macvlan, info: macvlanInfo },
+  tuning: { plugin: tuning, info: tuningInfo },
 };
 
 registerBuiltinPlugin("host-local", hostLocal);

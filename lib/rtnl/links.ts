@@ -14,6 +14,8 @@ import {
   IFLA_LINKINFO,
   IFLA_LINK_NETNSID,
   IFLA_MASTER,
+  IFLA_MAX_MTU,
+  IFLA_MIN_MTU,
   IFLA_MTU,
   IFLA_NET_NS_FD,
   IFLA_OPERSTATE,
@@ -42,6 +44,9 @@ export interface Link {
   flags: number;
   up: boolean;
   mtu: number;
+  /** The MTU range the device accepts (IFLA_MIN_MTU/IFLA_MAX_MTU, Linux >= 4.19). */
+  minMtu: number | undefined;
+  maxMtu: number | undefined;
   mac: string | undefined;
   master: number | undefined;
   /** IFLA_LINK: a veth's peer index or a macvlan's parent index (maybe in another netns). */
@@ -68,6 +73,8 @@ export function decodeLink(msg: NetlinkMessage): Link {
     flags: hdr.flags,
     up: (hdr.flags & IFF_UP) !== 0,
     mtu: a.u32(IFLA_MTU) ?? 0,
+    minMtu: a.u32(IFLA_MIN_MTU),
+    maxMtu: a.u32(IFLA_MAX_MTU),
     mac: mac && mac.length === 6 ? formatMac(mac) : undefined,
     master: a.u32(IFLA_MASTER),
     parentIndex: a.u32(IFLA_LINK),
