@@ -34,8 +34,10 @@ export class NetlinkError extends Error {
   readonly errno: number;
   readonly code: string;
   readonly extAck: string | undefined;
+  /** For `batch`: the index of the message the kernel refused. */
+  readonly index: number | undefined;
 
-  constructor(op: string, errno: number, extAck?: string) {
+  constructor(op: string, errno: number, extAck?: string, index?: number) {
     const code = errnoName(errno);
     super(`${op}: ${code}${extAck ? ` (${extAck})` : ""}`);
     this.name = "NetlinkError";
@@ -43,6 +45,7 @@ export class NetlinkError extends Error {
     this.errno = errno;
     this.code = code;
     this.extAck = extAck;
+    this.index = index;
   }
 }
 
@@ -190,9 +193,12 @@ export class NetlinkSocket {
     let failure: NetlinkError | undefined;
     while (pending.size) {
       for (const msg of this.receive()) {
-        if (msg.type !== NLMSG_ERROR || !pending.delete(msg.seq)) continue;
+        const index = msg.seq - first;
+        if (msg.type !== NLMSG_ERROR || index < 0 || index >= messages.length) continue;
         const { errno, extAck } = decodeError(msg);
-        if (errno !== 0 && !failure) failure = new NetlinkError(`${op} (message ${msg.seq - first})`, errno, extAck);
+        // An error for a message that asked for no ACK (a batch header) ends the batch: no more replies come.
+        if (!pending.delete(msg.seq) && errno !== 0) pending.clear();
+        if (errno !== 0 && !failure) failure = new NetlinkError(`${op} (message ${index})`, errno, extAck, index);
       }
     }
     if (failure) throw failure;
