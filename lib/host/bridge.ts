@@ -64,5 +64,10 @@ export function ensureGatewayAddress(nl: NetlinkSocket, bridge: Link, gateway: I
     }
     deleteAddress(nl, bridge.index, c.prefix);
   }
-  addAddress(nl, bridge.index, gateway, { noDad: true });
+  try {
+    addAddress(nl, bridge.index, gateway, { noDad: true });
+  } catch (e) {
+    // Another ADD added it concurrently.
+    if (!(e instanceof NetlinkError && e.code === "EEXIST")) throw e;
+  }
 }

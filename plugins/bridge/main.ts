@@ -1,20 +1,23 @@
-import { checkIfaceConfig, configureIface } from "../../lib/cni/configure-iface.ts";
-import { openContainerNetns, openContainerNetnsIfPresent } from "../../lib/cni/container-netns.ts";
+import { configureIface } from "../../lib/cni/configure-iface.ts";
 import { delegate } from "../../lib/cni/delegate.ts";
 import { CniCode, CniError } from "../../lib/cni/errors.ts";
-import type { Interface, IpConfig, Result, Route } from "../../lib/cni/result.ts";
+import type { Interface, Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
 import { runAll, UndoStack } from "../../lib/cni/undo.ts";
-import { ensureBridge, ensureGatewayAddress } from "../../lib/host/bridge.ts";
+import { checkVethOnBridge, deleteContainerVeth, withVethSockets, type VethSockets } from "../../lib/cni/veth-attachment.ts";
+import { validAttachments } from "../../lib/cni/valid-attachments.ts";
+import { ensureBridge } from "../../lib/host/bridge.ts";
+import { isIsolated, queueIsolation } from "../../lib/host/isolation.ts";
+import { listMacSpoofRules, queueMacSpoofCheck } from "../../lib/host/mac-spoof-check.ts";
+import { listMasqueradeRules, queueMasquerade } from "../../lib/host/masquerade.ts";
+import { parsePrefix } from "../../lib/ip/address.ts";
+import { NftTransaction, openNft, parseOwnerComment, type RuleOwner } from "../../lib/nft/index.ts";
+import { setupGateways, withDefaultRoutes, withSubnetGateway } from "../../lib/host/gateways.ts";
 import { createVethPair } from "../../lib/host/veth.ts";
-import { addToIp, formatIp, networkOf, parseIp, parsePrefix, type Family } from "../../lib/ip/address.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
 import { NetlinkSocket } from "../../lib/netlink/socket.ts";
-import { openNetns, type Netns } from "../../lib/netns/netns.ts";
-import { openRtnlIn } from "../../lib/netns/sockets.ts";
-import { ensureSysctl } from "../../lib/netns/sysctl.ts";
 import { addPortVlans, deletePortVlans, type PortVlan } from "../../lib/rtnl/bridge-vlan.ts";
-import { deleteLink, findLinkByIndex, findLinkByName, setLink, type Link } from "../../lib/rtnl/links.ts";
+import { deleteLink, findLinkByName, setLink, type Link } from "../../lib/rtnl/links.ts";
 import { parseBridgeConfig, type BridgeConfig } from "./config.ts";
 
 export const info: PluginInfo = { name: "bridge", about: "connects the container to a Linux bridge on the host through a veth pair" };
@@ -24,32 +27,9 @@ const BRIDGE_IF = 0;
 const HOST_VETH_IF = 1;
 const CONTAINER_IF = 2;
 
-/** Sockets for one invocation: the host netns (where the plugin runs) and the container's. */
-interface Sockets {
-  hostNetns: Netns;
-  host: NetlinkSocket;
-  containerNetns: Netns;
-  container: NetlinkSocket;
-}
-
-function withSockets<T>(ctx: PluginContext, fn: (s: Sockets) => T): T {
-  const containerNetns = openContainerNetns(ctx);
-  const hostNetns = openNetns("/proc/thread-self/ns/net");
-  const host = NetlinkSocket.open(NETLINK_ROUTE);
-  const container = openRtnlIn(containerNetns);
-  try {
-    return fn({ hostNetns, host, containerNetns, container });
-  } finally {
-    container.close();
-    host.close();
-    hostNetns.close();
-    containerNetns.close();
-  }
-}
-
 function add(ctx: PluginContext): Result {
   const cfg = parseBridgeConfig(ctx.config, ctx.cniArgs);
-  return withSockets(ctx, (s) => {
+  return withVethSockets(ctx, (s) => {
     const undo = new UndoStack();
     try {
       return addWithUndo(ctx, cfg, s, undo);
@@ -60,7 +40,7 @@ function add(ctx: PluginContext): Result {
   });
 }
 
-function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: Sockets, undo: UndoStack): Result {
+function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, undo: UndoStack): Result {
   const vlanFiltering = cfg.vlan !== undefined || cfg.vlanTrunk.length > 0;
   const bridge = ensureBridge(s.host, { name: cfg.bridge, mtu: cfg.mtu, promisc: cfg.promiscMode, vlanFiltering: vlanFiltering || undefined });
   const veth = createVethPair(s.container, s.host, {
@@ -89,17 +69,52 @@ function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: Sockets, undo: Un
     const ipam = delegate(ctx, ipamType, "ADD");
     undo.push("release the IPAM lease", () => void delegate(ctx, ipamType, "DEL"));
     if (!ipam?.ips?.length) throw new CniError(CniCode.internal, `IPAM plugin "${ipamType}" returned no IP addresses`);
-    result.ips = ipam.ips.map((ip) => withGateway({ ...ip, interface: CONTAINER_IF }, cfg));
-    result.routes = withDefaultRoutes(ipam.routes ?? [], result.ips, cfg);
+    result.ips = ipam.ips.map((ip) => (cfg.isGateway ? withSubnetGateway({ ...ip, interface: CONTAINER_IF }) : { ...ip, interface: CONTAINER_IF }));
+    result.routes = cfg.isDefaultGateway ? withDefaultRoutes(ipam.routes ?? [], result.ips) : (ipam.routes ?? []);
     result.dns = cfg.dns ?? ipam.dns;
     configureIface(containerLink, result, CONTAINER_IF, { dad: cfg.enableDad });
-    if (cfg.isGateway) setupGateways(s.host, bridge, result.ips, cfg);
+    if (cfg.isGateway) setupGateways(s.host, bridge, result.ips, cfg.forceAddress);
   } else if (!cfg.disableContainerInterface) {
     setLink(s.container, veth.container.index, { up: true }, `veth "${veth.container.name}"`);
   }
   if (cfg.dns && !cfg.ipamType) result.dns = cfg.dns;
   finishInterfaces(s, result);
+  applyRules(ctx, cfg, bridge.name, result);
   return result;
+}
+
+const ownerOf = (ctx: PluginContext, cfg: BridgeConfig): RuleOwner => ({ net: cfg.network, id: ctx.env.containerId, ifname: ctx.env.ifname });
+
+/** ipMasq, isolation and macspoofchk as one nftables transaction: all of it or none (the last step of ADD). */
+function applyRules(ctx: PluginContext, cfg: BridgeConfig, bridgeName: string, result: Result): void {
+  if (!cfg.ipMasq && !cfg.isolation && !cfg.macSpoofCheck) return;
+  const conn = openNft();
+  try {
+    const tx = new NftTransaction();
+    const owner = ownerOf(ctx, cfg);
+    if (cfg.ipMasq && result.ips?.length) queueMasquerade(tx, owner, result.ips.map((ip) => parsePrefix(ip.address)));
+    if (cfg.isolation && !isIsolated(conn, bridgeName)) queueIsolation(tx, bridgeName);
+    const hostVeth = result.interfaces?.[HOST_VETH_IF];
+    const containerMac = result.interfaces?.[CONTAINER_IF]?.mac;
+    if (cfg.macSpoofCheck && hostVeth && containerMac) queueMacSpoofCheck(tx, owner, hostVeth.name, containerMac);
+    if (tx.length) conn.commit(tx);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Deletes the rules `owner` made (found by their comments, so no netns or prevResult is needed). */
+function removeRules(owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
+  const conn = openNft();
+  try {
+    const stale = [...listMasqueradeRules(conn, owner), ...listMacSpoofRules(conn, owner)].filter((r) => !keep(parseOwnerComment(r.comment)!));
+    if (!stale.length) return;
+    const tx = new NftTransaction();
+    for (const rule of stale) tx.delete(rule);
+    conn.commit(tx);
+  } finally {
+    conn.close();
+  }
 }
 
 function portSettings(cfg: BridgeConfig) {
@@ -117,40 +132,8 @@ function setPortVlans(nl: NetlinkSocket, port: Link, cfg: BridgeConfig): void {
   addPortVlans(nl, port.index, vlans, what);
 }
 
-/** With isGateway and no gateway from IPAM, the gateway is the subnet's first address (reference behaviour). */
-function withGateway(ip: IpConfig, cfg: BridgeConfig): IpConfig {
-  if (ip.gateway || !cfg.isGateway) return ip;
-  const prefix = parsePrefix(ip.address);
-  return { ...ip, gateway: formatIp(addToIp(networkOf(prefix), 1n)) };
-}
-
-/** isDefaultGateway adds a default route per family unless IPAM already gave one. */
-function withDefaultRoutes(routes: Route[], ips: IpConfig[], cfg: BridgeConfig): Route[] {
-  if (!cfg.isDefaultGateway) return routes;
-  const out = [...routes];
-  for (const family of [4, 6] as Family[]) {
-    const gw = ips.find((ip) => ip.gateway && parseIp(ip.gateway).family === family)?.gateway;
-    const dst = family === 4 ? "0.0.0.0/0" : "::/0";
-    if (gw && !out.some((r) => r.dst === dst)) out.push({ dst, gw });
-  }
-  return out;
-}
-
-/** Gateway addresses on the bridge and forwarding on for their families. */
-function setupGateways(nl: NetlinkSocket, bridge: Link, ips: IpConfig[], cfg: BridgeConfig): void {
-  const families = new Set<Family>();
-  for (const ip of ips) {
-    if (!ip.gateway) continue;
-    const gateway = parseIp(ip.gateway);
-    ensureGatewayAddress(nl, bridge, { address: gateway, prefixLength: parsePrefix(ip.address).prefixLength }, cfg.forceAddress);
-    families.add(gateway.family);
-  }
-  if (families.has(4)) ensureSysctl("net/ipv4/ip_forward", "1");
-  if (families.has(6)) ensureSysctl("net/ipv6/conf/all/forwarding", "1");
-}
-
 /** Fills MACs and MTUs as the kernel has them now (the bridge's MAC can change as ports join). */
-function finishInterfaces(s: Sockets, result: Result): void {
+function finishInterfaces(s: VethSockets, result: Result): void {
   const interfaces = result.interfaces as Interface[];
   const read = (i: number, nl: NetlinkSocket) => {
     const iface = interfaces[i]!;
@@ -169,23 +152,8 @@ function del(ctx: PluginContext): void {
   runAll([
     ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
     [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx)],
+    ["remove nftables rules", () => removeRules(ownerOf(ctx, cfg))],
   ]);
-}
-
-function deleteContainerVeth(ctx: PluginContext): void {
-  const netns = openContainerNetnsIfPresent(ctx);
-  if (!netns) return;
-  try {
-    const nl = openRtnlIn(netns);
-    try {
-      const link = findLinkByName(nl, ctx.env.ifname);
-      if (link) deleteLink(nl, link.index, `veth "${ctx.env.ifname}"`);
-    } finally {
-      nl.close();
-    }
-  } finally {
-    netns.close();
-  }
 }
 
 function check(ctx: PluginContext): void {
@@ -193,19 +161,11 @@ function check(ctx: PluginContext): void {
   if (cfg.ipamType) delegate(ctx, cfg.ipamType, "CHECK");
   const prev = ctx.prevResult;
   if (!prev) throw new CniError(CniCode.invalidNetworkConfig, "required prevResult missing");
-  withSockets(ctx, (s) => {
+  withVethSockets(ctx, (s) => {
     const bridge = findLinkByName(s.host, cfg.bridge);
     if (!bridge || bridge.kind !== "bridge") throw checkFailed(`bridge "${cfg.bridge}" not found`);
     if (cfg.promiscMode !== bridge.promiscuity > 0) throw checkFailed(`bridge "${cfg.bridge}" promiscuous mode is not ${cfg.promiscMode}`);
-    const index = (prev.interfaces ?? []).findIndex((i) => i.name === ctx.env.ifname && i.sandbox === ctx.env.netns);
-    if (index < 0) throw checkFailed(`interface "${ctx.env.ifname}" with sandbox "${ctx.env.netns}" not in prevResult`);
-    const link = findLinkByName(s.container, ctx.env.ifname);
-    if (!link || link.kind !== "veth") throw checkFailed(`veth "${ctx.env.ifname}" not found in the container`);
-    const wantMac = prev.interfaces?.[index]?.mac;
-    if (wantMac && link.mac !== wantMac.toLowerCase()) throw checkFailed(`veth "${ctx.env.ifname}" has MAC ${link.mac}, prevResult says ${wantMac}`);
-    const peer = link.parentIndex === undefined ? undefined : findLinkByIndex(s.host, link.parentIndex);
-    if (!peer || peer.master !== bridge.index) throw checkFailed(`the host end of "${ctx.env.ifname}" is not a port of bridge "${cfg.bridge}"`);
-    checkIfaceConfig({ netns: s.containerNetns, nl: s.container, index: link.index, name: link.name }, prev, index);
+    checkVethOnBridge(ctx, s, bridge, prev);
   });
 }
 
@@ -213,7 +173,12 @@ const checkFailed = (msg: string) => new CniError(CniCode.invalidNetworkConfig, 
 
 function gc(ctx: PluginContext): void {
   const cfg = parseBridgeConfig(ctx.config);
-  if (cfg.ipamType) delegate(ctx, cfg.ipamType, "GC");
+  const valid = validAttachments(ctx.config);
+  const ipamType = cfg.ipamType;
+  runAll([
+    ...(ipamType ? [["collect IPAM leases", () => void delegate(ctx, ipamType, "GC")] as [string, () => void]] : []),
+    ["remove stale nftables rules", () => removeRules({ net: cfg.network }, (o) => valid.has(`${o.id}/${o.ifname}`))],
+  ]);
 }
 
 function status(ctx: PluginContext): void {

@@ -1,0 +1,63 @@
+import { networkOf, type IpPrefix } from "../ip/address.ts";
+import {
+  isOwnedBy,
+  masquerade,
+  matchNfproto,
+  matchNotDaddr,
+  matchSaddr,
+  NftTransaction,
+  ownerComment,
+  parseOwnerComment,
+  type NftChain,
+  type NftConnection,
+  type NftRule,
+  type NftTable,
+  type RuleOwner,
+} from "../nft/index.ts";
+
+// Source NAT for containers (`ipMasq`): table inet tscni-masq, one postrouting rule per container
+// address, tagged with its owner so DEL and GC find exactly their own rules without the netns.
+
+const TABLE: NftTable = { kind: "table", family: "inet", name: "tscni-masq" };
+const POSTROUTING: NftChain = {
+  kind: "chain",
+  family: "inet",
+  table: TABLE.name,
+  name: "postrouting",
+  type: "nat",
+  hook: "postrouting",
+  priority: 100, // srcnat
+  policy: "accept",
+};
+
+const MULTICAST = { 4: "224.0.0.0/4", 6: "ff00::/8" } as const;
+
+/**
+ * `ip saddr <ip> ip daddr != <subnet> ip daddr != 224.0.0.0/4 masquerade comment "<owner>"`
+ * for each container address (`address/prefix` as IPAM gave it).
+ */
+export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses: IpPrefix[]): void {
+  tx.add(TABLE).add(POSTROUTING);
+  for (const a of addresses) {
+    const family = a.address.family;
+    const subnet = { address: networkOf(a), prefixLength: a.prefixLength };
+    const exprs = [
+      ...matchNfproto(family),
+      ...matchSaddr({ address: a.address, prefixLength: family === 4 ? 32 : 128 }),
+      ...(a.prefixLength > 0 ? matchNotDaddr(subnet) : []),
+      ...matchNotDaddr(MULTICAST[family]),
+      ...masquerade(),
+    ];
+    tx.add({ kind: "rule", family: "inet", table: TABLE.name, chain: POSTROUTING.name, exprs, comment: ownerComment(owner) });
+  }
+}
+
+/** The masquerade rules of `owner` (all fields given: one attachment; `net` only: a network). */
+export function listMasqueradeRules(conn: NftConnection, owner: Partial<RuleOwner>): NftRule[] {
+  return conn.listRules(TABLE.family, TABLE.name, POSTROUTING.name).filter((r) => isOwnedBy(r, owner));
+}
+
+/** Rules of network `net` whose attachment is not in `keep` (GC). */
+export function staleMasqueradeRules(conn: NftConnection, net: string, keep: (owner: RuleOwner) => boolean): NftRule[] {
+  return listMasqueradeRules(conn, { net }).filter((r) => !keep(parseOwnerComment(r.comment)!));
+}
