@@ -26,6 +26,8 @@ execFileSync(
     "--minify",
     "--bytecode",
     "--format=esm",
+    // Each plugin (and the CLI) becomes its own chunk, loaded only when invoked.
+    "--splitting",
     "--target=bun-linux-x64",
     // A plugin must not pick up .env or bunfig.toml from whatever directory the runtime runs it in.
     "--no-compile-autoload-dotenv",

@@ -1,29 +1,41 @@
 import { registerBuiltinPlugin } from "../lib/cni/delegate.ts";
 import { pluginMain, type Plugin, type PluginInfo } from "../lib/cni/skel.ts";
 import { basename, encodeText, writeFd } from "../lib/sys/files.ts";
-import { bridge, info as bridgeInfo } from "./bridge/main.ts";
-import { hostLocal, info as hostLocalInfo } from "./host-local/main.ts";
-import { info as ipvlanInfo, ipvlan } from "./ipvlan/main.ts";
-import { info as loopbackInfo, loopback } from "./loopback/main.ts";
-import { info as macvlanInfo, macvlan } from "./macvlan/main.ts";
-import { info as tuningInfo, tuning } from "./tuning/main.ts";
 
-/** Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin. */
-const plugins: Record<string, { plugin: Plugin; info: PluginInfo }> = {
-  bridge: { plugin: bridge, info: bridgeInfo },
-  "host-local": { plugin: hostLocal, info: hostLocalInfo },
-  ipvlan: { plugin: ipvlan, info: ipvlanInfo },
-  loopback: { plugin: loopback, info: loopbackInfo },
-  macvlan: { plugin: macvlan, info: macvlanInfo },
-  tuning: { plugin: tuning, info: tuningInfo },
+interface Loaded {
+  plugin: Plugin;
+  info: PluginInfo;
+}
+
+/** A plugin module's `info` and its Plugin export `key`. */
+function loaded<K extends string>(module: { info: PluginInfo } & Record<K, Plugin>, key: K): Loaded {
+  return { plugin: module[key], info: module.info };
+}
+
+interface Entry {
+  load: () => Promise<Loaded>;
+  /** Delegates to an IPAM plugin: host-local is loaded too, to run in-process. */
+  ipam?: boolean;
+}
+
+// Every executable in dist/bin is this one binary; the name it was invoked by picks the plugin.
+// Each plugin is a separate chunk of the build (bun --splitting), loaded only when invoked: start-up
+// grows with the code a process loads, not with the size of the suite.
+const plugins: Record<string, Entry> = {
+  bridge: { load: async () => loaded(await import("./bridge/main.ts"), "bridge"), ipam: true },
+  "host-local": { load: async () => loaded(await import("./host-local/main.ts"), "hostLocal") },
+  ipvlan: { load: async () => loaded(await import("./ipvlan/main.ts"), "ipvlan"), ipam: true },
+  loopback: { load: async () => loaded(await import("./loopback/main.ts"), "loopback") },
+  macvlan: { load: async () => loaded(await import("./macvlan/main.ts"), "macvlan"), ipam: true },
+  tuning: { load: async () => loaded(await import("./tuning/main.ts"), "tuning") },
 };
-
-registerBuiltinPlugin("host-local", hostLocal);
 
 const name = basename(process.argv0);
 const entry = plugins[name];
-if (!entry) {
-  writeFd(2, encodeText(`tscni: invoked as "${name}"; link this binary under one of: ${Object.keys(plugins).join(", ")}\n`));
-  process.exit(1);
+if (entry) {
+  const { plugin, info } = await entry.load();
+  if (entry.ipam) registerBuiltinPlugin("host-local", (await plugins["host-local"]!.load()).plugin);
+  pluginMain(plugin, info);
 }
-pluginMain(entry.plugin, entry.info);
+writeFd(2, encodeText(`tscni: invoked as "${name}"; link this binary under one of: ${Object.keys(plugins).join(", ")}\n`));
+process.exit(1);
