@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import type { PluginExec } from "../conformance/runtime.ts";
+import type { PluginExec } from "../lib/runtime/index.ts";
 import type { BenchContext, Scenario, ScenarioRun, Side } from "./scenario.ts";
 import { peakRssKiB, timedSpawn, type Timed } from "./spawn.ts";
 

@@ -4,12 +4,12 @@
 // the clock and the exec; see bench/README.md.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { versionOf } from "../conformance/runtime.ts";
+import { versionOf } from "../lib/runtime/index.ts";
 import { Recorder, runScenario, type Plan } from "./harness.ts";
 import type { BenchContext, Scenario, Side } from "./scenario.ts";
 import { SCENARIOS } from "./scenarios/index.ts";
@@ -216,7 +216,8 @@ function startup(sides: Side[], netns: BenchContext["netns"], progress: (line: s
   const probes: Probe[] = [
     { label: "/bin/true (exec floor)", path: "/bin/true", env: base, stdin: "", ok: [0] },
     { label: "empty Bun executable", path: empty, env: base, stdin: "", ok: [0] },
-    { label: "ours tscni (modules load, refuses its own name)", path: join(ours.dir, "tscni"), env: base, stdin: "", ok: [1] },
+    { label: "ours, unknown name (entry loads, refuses)", path: unknownName(ours.dir), env: base, stdin: "", ok: [1] },
+    { label: "ours tscni --version (the CLI loads)", path: join(ours.dir, "tscni"), args: ["--version"], env: base, stdin: "", ok: [0] },
     ...loopbackProbes("ours", ours.dir, ctr.path, cniVersion),
     ...(ref ? loopbackProbes("ref", ref.dir, ctr.path, cniVersion) : []),
   ];
@@ -224,6 +225,14 @@ function startup(sides: Side[], netns: BenchContext["netns"], progress: (line: s
   const results = measureProbes(probes, plan.runs, plan.rssRuns, plan.warmup);
   printStartupTable(results);
   return { ...head, results };
+}
+
+/** Our binary under a name it does not answer to (a symlink in the cache dir): the entry loads, then it refuses. */
+function unknownName(dir: string): string {
+  const link = join(resultsDir, ".cache", "tscni-bench-unknown");
+  rmSync(link, { force: true });
+  symlinkSync(resolve(dir, "tscni"), link);
+  return link;
 }
 
 function printStartupTable(results: ProbeResult[]): void {

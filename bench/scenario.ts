@@ -1,4 +1,4 @@
-import type { RuntimeOptions } from "../conformance/runtime.ts";
+import type { RuntimeOptions } from "../lib/runtime/index.ts";
 
 /** One implementation under test: its plugin directory, driven through libcni's semantics. */
 export interface Side {

@@ -1,6 +1,6 @@
 // --startup: where the time of one invocation of our binary goes. From the exec floor up: a
-// dynamic C binary, an empty Bun executable (Bun's own start), our binary loading its modules and
-// refusing to run as "tscni", the loopback about text, VERSION, then real ADD/DEL work.
+// dynamic C binary, an empty Bun executable (Bun's own start), our binary loading its entry and
+// refusing an unknown name, the CLI (`tscni --version`), the loopback about text, VERSION, then real ADD/DEL work.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -11,6 +11,7 @@ import { peakRssKiB, timedSpawn, type Timed } from "./spawn.ts";
 export interface Probe {
   label: string;
   path: string;
+  args?: string[];
   env: Record<string, string>;
   stdin: string;
   /** Exit statuses that count as the expected outcome. */
@@ -67,7 +68,7 @@ export function measureProbes(probes: Probe[], runs: number, rssRuns: number, wa
       const index = (k + round) % probes.length;
       const probe = probes[index]!;
       const rssPhase = round >= warmup && round < warmup + rssRuns;
-      const run: Timed & { rssKiB?: number } = rssPhase ? peakRssKiB(probe.path, [], probe.env, probe.stdin) : timedSpawn(probe.path, [], probe.env, probe.stdin);
+      const run: Timed & { rssKiB?: number } = rssPhase ? peakRssKiB(probe.path, probe.args ?? [], probe.env, probe.stdin) : timedSpawn(probe.path, probe.args ?? [], probe.env, probe.stdin);
       if (!probe.ok.includes(run.status)) {
         throw new Error(`${probe.label}: exit ${run.status}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
       }

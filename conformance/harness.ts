@@ -9,7 +9,7 @@ import type { Test } from "tap";
 import { inNs, ipJson, isRoot, makeNetns, sh } from "../test/helpers/netns.ts";
 import { REFERENCE_DEVIATIONS, type DeviationId } from "./deviations.ts";
 import { execInNetns } from "./netns-exec.ts";
-import { execPlugin, parseNetworkList, PluginError, type ExecOutcome, type NetworkList, type PluginConf, type RuntimeOptions, type VersionInfo } from "./runtime.ts";
+import { execPlugin, parseNetworkList, PluginError, type ExecOutcome, type NetworkList, type PluginConf, type RuntimeOptions, type VersionInfo } from "../lib/runtime/index.ts";
 
 /** The directory of plugin executables under test (`run.ts --cni-path`), dist/bin by default. */
 export const cniDir = resolve(process.env.CONFORMANCE_CNI_PATH ?? "dist/bin");

@@ -24,7 +24,7 @@ import {
   type Profile,
   type Sandbox,
 } from "./harness.ts";
-import { addNetworkList, cachePath, checkNetworkList, delNetworkList, gcNetworkList, RuntimeError, statusNetworkList, versionOf, type RuntimeConf } from "./runtime.ts";
+import { addNetworkList, cachePath, checkNetworkList, delNetworkList, gcNetworkList, RuntimeError, statusNetworkList, versionOf, type RuntimeConf } from "../lib/runtime/index.ts";
 
 const NETWORK = "tcf-lo";
 const PLUGIN = "loopback";

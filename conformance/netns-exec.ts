@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { PluginExec } from "./runtime.ts";
+import type { PluginExec } from "../lib/runtime/index.ts";
 
 const IP = ["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"].find((path) => existsSync(path)) ?? "ip";
 

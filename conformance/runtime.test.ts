@@ -20,7 +20,7 @@ import {
   type ExecRequest,
   type RuntimeConf,
   type RuntimeOptions,
-} from "./runtime.ts";
+} from "../lib/runtime/index.ts";
 
 interface Call {
   plugin: string;

@@ -28,6 +28,8 @@ const plugins: Record<string, Entry> = {
   loopback: { load: async () => loaded(await import("./loopback/main.ts"), "loopback") },
   macvlan: { load: async () => loaded(await import("./macvlan/main.ts"), "macvlan"), ipam: true },
   tuning: { load: async () => loaded(await import("./tuning/main.ts"), "tuning") },
+  firewall: { load: async () => loaded(await import("./firewall/main.ts"), "firewall") },
+  portmap: { load: async () => loaded(await import("./portmap/main.ts"), "portmap") },
 };
 
 const name = basename(process.argv0);
@@ -37,5 +39,7 @@ if (entry) {
   if (entry.ipam) registerBuiltinPlugin("host-local", (await plugins["host-local"]!.load()).plugin);
   pluginMain(plugin, info);
 }
-writeFd(2, encodeText(`tscni: invoked as "${name}"; link this binary under one of: ${Object.keys(plugins).join(", ")}\n`));
+// The CLI (and yargs) is its own chunk too.
+if (name === "tscni") await (await import("../cli/main.ts")).main(Object.keys(plugins));
+writeFd(2, encodeText(`tscni: invoked as "${name}"; link this binary as tscni (the CLI) or one of: ${Object.keys(plugins).join(", ")}\n`));
 process.exit(1);

@@ -1,4 +1,4 @@
-import { addNetworkList, delNetworkList, parseNetworkList, versionOf, type RuntimeConf } from "../../conformance/runtime.ts";
+import { addNetworkList, delNetworkList, parseNetworkList, versionOf, type RuntimeConf } from "../../lib/runtime/index.ts";
 import type { Scenario } from "../scenario.ts";
 
 /** loopback ADD then DEL (with the cached result as prevResult, as libcni sends it), and VERSION. */
