@@ -28,6 +28,7 @@ const plugins: Record<string, Entry> = {
   loopback: { load: async () => loaded(await import("./loopback/main.ts"), "loopback") },
   macvlan: { load: async () => loaded(await import("./macvlan/main.ts"), "macvlan"), ipam: true },
   tuning: { load: async () => loaded(await import("./tuning/main.ts"), "tuning") },
+  firewall: { load: async () => loaded(await import("./firewall/main.ts"), "firewall") },
 };
 
 const name = basename(process.argv0);
