@@ -33,7 +33,7 @@ count typecheck typecheck
 # Explicit file lists: tap only knows the .ts extension through its TypeScript plugin, which we
 # replace with tsx (package.json "tap"), so directory arguments would find nothing.
 shopt -s nullglob
-count "unit + live + vm + cri" npx --no-install tap --jobs=2 test/unit/*.test.ts test/live/*.test.ts test/vm/*.test.ts test/cri/*.test.ts
+count "unit + live + vm + cri" npx --no-install tap --jobs=2 test/unit/*.test.ts test/live/*.test.ts test/vm/*.test.ts test/cri/*.test.ts test/podman/*.test.ts
 count "conformance: ours (dist/bin)" npm run --silent conformance -- --cni-path "$PWD/dist/bin"
 count "conformance: reference (/usr/lib/cni)" npm run --silent conformance -- --cni-path /usr/lib/cni
 
