@@ -27,6 +27,8 @@ export interface SeriesKey {
 export class Recorder {
   phase: Phase = "warmup";
   readonly series = new Map<string, { key: SeriesKey; data: Series }>();
+  /** What scenarios' `report()` returned, per scenario and side. */
+  readonly reports: Array<{ scenario: string; side: Side["name"]; figures: Record<string, unknown> }> = [];
   private execs: Array<{ plugin: string; wallNs: number; cpuNs: number; rssKiB?: number }> | undefined;
 
   readonly exec: PluginExec = ({ path, env, stdin }) => {
@@ -91,6 +93,11 @@ export function runScenario(scenario: Scenario, sides: Side[], ctx: BenchContext
           }
         }
       }
+    }
+    for (const { side, run } of runs) {
+      if (!run.report) continue;
+      progress(`${scenario.name}: report (${side.name})`);
+      recorder.reports.push({ scenario: scenario.name, side: side.name, figures: run.report() });
     }
   } finally {
     for (const { run } of runs) run.teardown?.();

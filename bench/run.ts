@@ -115,6 +115,7 @@ function inner(host: string): void {
 
 interface Report {
   kind: string;
+  reports?: unknown[];
   date: string;
   plan: Plan;
   machine: Record<string, unknown>;
@@ -175,7 +176,8 @@ function scenarios(sides: Side[], netns: BenchContext["netns"], recorder: Record
     rssMiB: summarize(data.rssKiB.map((kib) => kib / 1024)),
   }));
   printScenarioTable(results, sides.length > 1);
-  return { ...head, results };
+  for (const r of recorder.reports) console.log(`\n${r.scenario} (${r.side}): ${JSON.stringify(r.figures, null, 2)}`);
+  return { ...head, results, reports: recorder.reports };
 }
 
 type Row = { scenario: string; operation: string; side: string; cniVersion?: string; wallMs?: Summary; cpuMs?: Summary; rssMiB?: Summary };

@@ -22,6 +22,8 @@ export interface ScenarioRun {
    * preparation (netns creation, clean-up) can happen here too. Throws when a plugin fails.
    */
   step(name: string, iteration: number): void;
+  /** Figures beyond timings (e.g. throughput), measured once after the timed runs; kept in the report. */
+  report?(): Record<string, unknown>;
   teardown?(): void;
 }
 

@@ -29,6 +29,7 @@ const plugins: Record<string, Entry> = {
   macvlan: { load: async () => loaded(await import("./macvlan/main.ts"), "macvlan"), ipam: true },
   tuning: { load: async () => loaded(await import("./tuning/main.ts"), "tuning") },
   firewall: { load: async () => loaded(await import("./firewall/main.ts"), "firewall") },
+  vxlan: { load: async () => loaded(await import("./vxlan/main.ts"), "vxlan"), ipam: true },
 };
 
 const name = basename(process.argv0);

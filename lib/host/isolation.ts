@@ -41,8 +41,12 @@ export function isIsolated(conn: NftConnection, bridge: string): boolean {
   return conn.listRules(TABLE.family, TABLE.name, FORWARD.name).some((r) => r.comment === commentFor(bridge));
 }
 
-/** Queues what isolates `bridge` from every other isolated bridge (table, set, element, rule). */
-export function queueIsolation(tx: NftTransaction, bridge: string): void {
+/**
+ * Queues what isolates `bridge` from every other isolated bridge (table, set, element, rule).
+ * `sameNetwork` names the other isolated interfaces of its own network (an overlay's vxlan device),
+ * to which traffic from `bridge` still flows (`oifname != "<each>"` in the rule).
+ */
+export function queueIsolation(tx: NftTransaction, bridge: string, sameNetwork: string[] = []): void {
   tx.add(TABLE).add(BRIDGES).add(FORWARD);
   tx.add({ kind: "element", set: BRIDGES, key: bridge });
   tx.add({
@@ -50,7 +54,7 @@ export function queueIsolation(tx: NftTransaction, bridge: string): void {
     family: TABLE.family,
     table: TABLE.name,
     chain: FORWARD.name,
-    exprs: [...matchIifname(bridge), ...oifnameInBridges, ...matchNotOifname(bridge), ...drop()],
+    exprs: [...matchIifname(bridge), ...oifnameInBridges, ...matchNotOifname(bridge), ...sameNetwork.flatMap(matchNotOifname), ...drop()],
     comment: commentFor(bridge),
   });
 }

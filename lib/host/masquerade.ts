@@ -4,6 +4,7 @@ import {
   masquerade,
   matchNfproto,
   matchNotDaddr,
+  matchNotOifname,
   matchSaddr,
   NftTransaction,
   ownerComment,
@@ -33,10 +34,11 @@ const POSTROUTING: NftChain = {
 const MULTICAST = { 4: "224.0.0.0/4", 6: "ff00::/8" } as const;
 
 /**
- * `ip saddr <ip> ip daddr != <subnet> ip daddr != 224.0.0.0/4 masquerade comment "<owner>"`
- * for each container address (`address/prefix` as IPAM gave it).
+ * `ip saddr <ip> ip daddr != <subnet> ip daddr != 224.0.0.0/4 [oifname != "<if>" ...] masquerade
+ * comment "<owner>"` for each container address (`address/prefix` as IPAM gave it). Traffic
+ * leaving by one of `exceptOifnames` (an overlay's own devices) keeps its source address.
  */
-export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses: IpPrefix[]): void {
+export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses: IpPrefix[], { exceptOifnames = [] }: { exceptOifnames?: string[] } = {}): void {
   tx.add(TABLE).add(POSTROUTING);
   for (const a of addresses) {
     const family = a.address.family;
@@ -46,6 +48,7 @@ export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses:
       ...matchSaddr({ address: a.address, prefixLength: family === 4 ? 32 : 128 }),
       ...(a.prefixLength > 0 ? matchNotDaddr(subnet) : []),
       ...matchNotDaddr(MULTICAST[family]),
+      ...exceptOifnames.flatMap(matchNotOifname),
       ...masquerade(),
     ];
     tx.add({ kind: "rule", family: "inet", table: TABLE.name, chain: POSTROUTING.name, exprs, comment: ownerComment(owner) });

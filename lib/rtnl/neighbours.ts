@@ -4,7 +4,8 @@ import type { NetlinkMessage, NetlinkSocket } from "../netlink/socket.ts";
 import { formatIp, ipFromBytes, ipToBytes, type Family, type IpAddress } from "../ip/address.ts";
 import { formatMac } from "../ip/mac.ts";
 import { afOf } from "./addresses.ts";
-import { AF_BRIDGE, NDA_DST, NDA_LLADDR, NTF_SELF, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH } from "./constants.ts";
+import { encodeIfinfomsg } from "./ifinfomsg.ts";
+import { AF_BRIDGE, NDA_DST, NDA_IFINDEX, NDA_LLADDR, NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH } from "./constants.ts";
 
 /** A neighbour (`ip neigh`) or, with family "bridge", a forwarding-database entry (`bridge fdb`). */
 export interface Neighbour {
@@ -54,6 +55,13 @@ export function appendFdbEntry(nl: NetlinkSocket, n: NeighbourSpec): void {
   nl.request(`add fdb entry ${formatMac(n.mac)} on link ${n.index}`, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, e.finish());
 }
 
+/** `bridge fdb replace <mac> dev <index> dst <ip> self permanent`: one destination per MAC (a static vxlan VTEP). */
+export function replaceFdbEntry(nl: NetlinkSocket, n: NeighbourSpec & { ip: IpAddress }): void {
+  const e = new AttributeEncoder().raw(encodeNdmsg(AF_BRIDGE, n.index, NUD_PERMANENT | NUD_NOARP, NTF_SELF));
+  e.bytes(NDA_LLADDR, n.mac).bytes(NDA_DST, ipToBytes(n.ip));
+  nl.request(`replace fdb entry ${formatMac(n.mac)} dst ${formatIp(n.ip)} on link ${n.index}`, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, e.finish());
+}
+
 /** `bridge fdb del <mac> dev <index> [dst <ip>] self` */
 export function deleteFdbEntry(nl: NetlinkSocket, n: NeighbourSpec): void {
   const e = new AttributeEncoder().raw(encodeNdmsg(AF_BRIDGE, n.index, 0, NTF_SELF)).bytes(NDA_LLADDR, n.mac);
@@ -79,11 +87,20 @@ function decodeNeighbour(msg: NetlinkMessage): Neighbour {
   return n;
 }
 
-/** `ip neigh show` / `bridge fdb show`, optionally for one link. */
+/**
+ * `ip neigh show [dev <index>]` / `bridge fdb show [dev <index>]`. With a link the kernel filters
+ * the dump (NDA_IFINDEX; for FDB dumps an ifinfomsg naming the port, as iproute2 sends it).
+ */
 export function listNeighbours(nl: NetlinkSocket, family: Family | "bridge", index?: number): Neighbour[] {
-  const af = family === "bridge" ? AF_BRIDGE : afOf(family);
+  let body: Buffer;
+  if (family === "bridge") {
+    body = index === undefined ? encodeNdmsg(AF_BRIDGE, 0, 0, 0) : encodeIfinfomsg({ family: AF_BRIDGE, index });
+  } else {
+    body = encodeNdmsg(afOf(family), 0, 0, 0);
+    if (index !== undefined) body = new AttributeEncoder().raw(body).u32(NDA_IFINDEX, index).finish();
+  }
   return nl
-    .dump("list neighbours", RTM_GETNEIGH, encodeNdmsg(af, 0, 0, 0))
+    .dump("list neighbours", RTM_GETNEIGH, body)
     .filter((m) => m.type === RTM_NEWNEIGH)
     .map(decodeNeighbour)
     .filter((n) => index === undefined || n.index === index);
