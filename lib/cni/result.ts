@@ -342,7 +342,9 @@ const isIpv4Cidr = (cidr: string): boolean => familyOfCidr(cidr) === 4;
 
 /** Drops keys whose value is undefined, so objects compare and print without them. */
 function compact<T extends object>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, value]) => value !== undefined)) as T;
+  const out: Record<string, unknown> = {};
+  for (const key in obj) if (obj[key] !== undefined) out[key] = obj[key];
+  return out as T;
 }
 
 const nonEmpty = <T>(list: T[] | undefined): T[] | undefined => (list && list.length > 0 ? [...list] : undefined);

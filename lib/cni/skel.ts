@@ -63,7 +63,7 @@ export function runPlugin(plugin: Plugin, info: PluginInfo, io: PluginIo): numbe
     io.writeStderr(`CNI ${info.name} plugin (tscni)\n${info.about}\nCNI protocol versions supported: ${versions.join(", ")}\n`);
     return 0;
   }
-  let replyVersion: string = versions.at(-1) ?? "1.1.0";
+  let replyVersion: string = versions[versions.length - 1] ?? "1.1.0";
   try {
     const env = readCniEnv(io.env);
     const stdin = io.readStdin();
@@ -127,7 +127,7 @@ function versionReply(stdin: Buffer, versions: readonly CniVersion[]): { cniVers
   } catch {
     requested = undefined;
   }
-  const latest = versions.at(-1) ?? "1.1.0";
+  const latest = versions[versions.length - 1] ?? "1.1.0";
   const cniVersion = typeof requested === "string" && (versions as readonly string[]).includes(requested) ? requested : latest;
   return { cniVersion, supportedVersions: [...versions] };
 }

@@ -44,8 +44,10 @@ export function pickVersion(
 ): CniVersion {
   const configVersion = readConfigVersion(conf.cniVersion);
   const candidates = [configVersion, ...readVersionList(conf.cniVersions)];
-  const usable = supported.filter((version) => candidates.includes(version));
-  const highest = usable.sort(compareVersions).at(-1);
+  let highest: CniVersion | undefined;
+  for (const version of supported) {
+    if (candidates.includes(version) && (highest === undefined || compareVersions(version, highest) > 0)) highest = version;
+  }
   if (highest !== undefined) return highest;
   const quotedList = supported.map((version) => `"${version}"`).join(" ");
   throw new CniError(
