@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const outDir = join(root, process.env.TSCNI_OUT_DIR ?? "dist/bin");
-export const PLUGINS = ["bridge", "firewall", "host-local", "ipvlan", "loopback", "macvlan", "tuning", "vxlan"];
+export const PLUGINS = ["bridge", "host-local", "ipvlan", "loopback", "macvlan", "tuning", "vxlan", "firewall", "portmap"];
 
 const bun = join(dirname(createRequire(import.meta.url).resolve("@oven/bun-linux-x64/package.json")), "bin", "bun");
 

@@ -17,6 +17,10 @@ export const REFERENCE_DEVIATIONS = {
   "drops-prev-interfaces": "drops prevResult's interfaces and IPs from its result instead of passing them through",
   "drops-ipam-dns": "puts the config's dns in the result and drops the IPAM plugin's",
   "no-kernel-support-999": "reports a kernel without the link type it needs with code 999 instead of 50 (plugin not available)",
+  "portmap-del-needs-mappings": "removes no port mapping on DEL unless the runtime sends runtimeConfig.portMappings again",
+  "portmap-duplicate-host-port": "accepts a host port another container already maps (silently, the older rule keeps the traffic)",
+  "portmap-del-keeps-conntrack": "leaves the UDP conntrack entries of the mapped ports on DEL (plugins#1190)",
+  "portmap-check-both-families": "fails CHECK of an IPv4-only pod: it looks for the IPv4 DNAT chain in ip6tables too",
 } as const;
 
 export type DeviationId = keyof typeof REFERENCE_DEVIATIONS;

@@ -30,6 +30,7 @@ const plugins: Record<string, Entry> = {
   tuning: { load: async () => loaded(await import("./tuning/main.ts"), "tuning") },
   firewall: { load: async () => loaded(await import("./firewall/main.ts"), "firewall") },
   vxlan: { load: async () => loaded(await import("./vxlan/main.ts"), "vxlan"), ipam: true },
+  portmap: { load: async () => loaded(await import("./portmap/main.ts"), "portmap") },
 };
 
 const name = basename(process.argv0);

@@ -19,11 +19,11 @@ import {
   NFT_MSG_GETSETELEM,
   NFT_MSG_GETTABLE,
 } from "./constants.ts";
-import { decodeElement } from "./elements.ts";
+import { decodeElement, elementKey, encodeElement } from "./elements.ts";
 import { NftCommitError } from "./errors.ts";
-import { decodeChain, decodeElements, decodeRule, decodeSet, decodeTable, FAMILY_NUMBERS, nfgenmsg, nftMessageType } from "./messages.ts";
+import { decodeChain, decodeElements, decodeRule, decodeSet, decodeTable, encodeElementQuery, FAMILY_NUMBERS, nfgenmsg, nftMessageType } from "./messages.ts";
 import type { NftTransaction } from "./transaction.ts";
-import type { NftChain, NftElement, NftFamily, NftRule, NftSet, NftSetRef, NftTable } from "./types.ts";
+import type { NftChain, NftElement, NftFamily, NftRule, NftSet, NftSetRef, NftTable, NftValue } from "./types.ts";
 
 /**
  * nftables in one network namespace: transactions and listings. Listings of things inside a table,
@@ -42,6 +42,11 @@ export interface NftConnection {
   listSets(family: NftFamily, table: string): NftSet[];
   /** The elements of a set or map; intervals come back as prefixes or ranges. */
   listElements(set: NftSetRef): NftElement[];
+  /**
+   * `nft get element`: the element of `set` with this key, with its value (for a map); undefined
+   * when the set or the element is missing. One request, whatever the size of the set.
+   */
+  getElement(set: NftSet, key: NftValue | NftValue[]): NftElement | undefined;
 }
 
 const AF_UNSPEC = 0;
@@ -94,6 +99,14 @@ export class NetlinkNftConnection implements NftConnection {
     const body = head().str(NFTA_SET_ELEM_LIST_TABLE, ref.table).str(NFTA_SET_ELEM_LIST_SET, ref.name).finish();
     const msgs = this.orEmpty(() => this.nl.dump(`list elements of ${what}`, nftMessageType(NFT_MSG_GETSETELEM), body));
     return decodeElements(msgs, set).map((e) => decodeElement(set, e));
+  }
+
+  getElement(set: NftSet, key: NftValue | NftValue[]): NftElement | undefined {
+    const query = encodeElementQuery(set, encodeElement(elementKey(set, key)));
+    const what = `get element of set ${set.family} ${set.table} ${set.name}`;
+    const replies = this.orEmpty(() => this.nl.request(what, query.type, query.flags, query.body));
+    const [found] = decodeElements(replies, set);
+    return found && decodeElement(set, found);
   }
 
   /** A listing of something inside a missing table or set is empty. */

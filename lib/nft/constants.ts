@@ -217,6 +217,8 @@ export const NF_CT_STATE_ESTABLISHED_BIT = 1 << 1;
 export const NF_CT_STATE_RELATED_BIT = 1 << 2;
 export const NF_CT_STATE_NEW_BIT = 1 << 3;
 export const NF_CT_STATE_UNTRACKED_BIT = 1 << 6;
+// enum ip_conntrack_status: `ct status dnat`.
+export const IPS_DST_NAT = 1 << 5;
 
 // Not kernel uapi: libnftnl's udata.h TLV types that `nft` writes into NFTA_*_USERDATA, confirmed
 // by the captures in test/unit/nft-*.test.ts. A TLV is {u8 type, u8 length, value}.

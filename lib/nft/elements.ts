@@ -32,6 +32,12 @@ export function checkSetTypes(set: NftSet): void {
   }
 }
 
+/** An element of `set` with just a key (for queries: a map element needs no value to be found). */
+export function elementKey(set: NftSet, key: NftValue | NftValue[]): NftElement {
+  const { data: _data, ...keyOnly } = set;
+  return { kind: "element", set: keyOnly, key };
+}
+
 /** Encodes (and so validates) an element against its set's types. */
 export function encodeElement(el: NftElement): EncodedElement {
   const set = el.set;

@@ -1,12 +1,12 @@
 import { Errno } from "../sys/errno.ts";
 import type { NftConnection } from "./connection.ts";
-import { decodeElement, keyTypes, type EncodedElement } from "./elements.ts";
+import { decodeElement, elementKey, encodeElement, keyTypes, type EncodedElement } from "./elements.ts";
 import { NftCommitError } from "./errors.ts";
 import type { Expr } from "./expr/index.ts";
 import type { Op } from "./messages.ts";
 import { renderRuleset } from "./render.ts";
 import type { NftTransaction } from "./transaction.ts";
-import type { NftChain, NftElement, NftFamily, NftRule, NftSet, NftSetRef, NftTable, Verdict } from "./types.ts";
+import type { NftChain, NftElement, NftFamily, NftRule, NftSet, NftSetRef, NftTable, NftValue, Verdict } from "./types.ts";
 
 interface FakeChain {
   chain: NftChain;
@@ -86,6 +86,14 @@ export class FakeNftConnection implements NftConnection {
   listElements(ref: NftSetRef): NftElement[] {
     const s = this.table(ref.family, ref.table)?.sets.get(ref.name);
     return s ? s.elements.map((e) => decodeElement(s.set, e)) : [];
+  }
+
+  getElement(set: NftSet, key: NftValue | NftValue[]): NftElement | undefined {
+    const s = this.table(set.family, set.table)?.sets.get(set.name);
+    if (!s) return undefined;
+    const want = encodeElement(elementKey(set, key));
+    const found = s.elements.find((e) => e.key.equals(want.key) && (keyTypes(s.set).length === 1 || sameEnd(e, want)));
+    return found && decodeElement(s.set, found);
   }
 
   /** The whole ruleset as nft text (see renderRuleset). */

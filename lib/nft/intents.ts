@@ -1,5 +1,6 @@
 import { ipToBytes, maskOf, networkOf, parseIp, parsePrefix, bitsOf, type IpAddress, type IpPrefix } from "../ip/address.ts";
 import {
+  IPS_DST_NAT,
   NF_CT_STATE_ESTABLISHED_BIT,
   NF_CT_STATE_RELATED_BIT,
   NFPROTO_IPV4,
@@ -133,6 +134,30 @@ export function matchCtStateEstablishedRelated(): Expr[] {
   ];
 }
 
+/** `ct status dnat`: the connection's destination was rewritten (by any DNAT rule). */
+export function matchCtStatusDnat(): Expr[] {
+  const mask = Buffer.alloc(4);
+  mask.writeUInt32LE(IPS_DST_NAT); // host byte order
+  return [
+    { type: "ct", key: "status", dreg: REG },
+    { type: "bitwise", sreg: REG, dreg: REG, len: 4, mask, xor: Buffer.alloc(4) },
+    { type: "cmp", op: "neq", sreg: REG, data: Buffer.alloc(4) },
+  ];
+}
+
+/**
+ * `ip saddr . ip daddr @set` (`ip6 ...` for family 6): the address pair is in the set, whose type
+ * is `ipv4_addr . ipv4_addr` (with `flags interval`, elements may be prefixes: `10.0.0.0/24 . 10.0.0.5`).
+ */
+export function matchAddressPairIn(set: string, family: 4 | 6): Expr[] {
+  const alen = family === 4 ? 4 : 16;
+  return [
+    { type: "payload", base: "network", offset: family === 4 ? 12 : 8, len: alen, dreg: REG },
+    { type: "payload", base: "network", offset: family === 4 ? 16 : 24, len: alen, dreg: regForSlot(alen / 4) },
+    { type: "lookup", set, sreg: REG },
+  ];
+}
+
 /** `masquerade` */
 export function masquerade(): Expr[] {
   return [{ type: "masq" }];
@@ -170,6 +195,22 @@ export function dnatViaMap(map: string, family: 4 | 6): Expr[] {
     { type: "lookup", set: map, sreg: REG, dreg: REG },
     // The looked-up data is `addr . port`: the port sits in the slot after the address.
     { type: "nat", natType: "dnat", family: family === 4 ? "ip" : "ip6", addrMin: REG, protoMin: l4Reg },
+  ];
+}
+
+/**
+ * `dnat ip to meta l4proto . th dport map @hostports`: DNAT to the `addr . port` the map holds for
+ * (protocol, destination port), whatever the destination address. The map's type must be
+ * `inet_proto . inet_service : ipv4_addr . inet_service` (ipv6_addr for family 6).
+ */
+export function dnatViaPortMap(map: string, family: 4 | 6): Expr[] {
+  const portReg = regForSlot(1);
+  return [
+    { type: "meta", key: "l4proto", dreg: REG },
+    { type: "payload", base: "transport", offset: 2, len: 2, dreg: portReg },
+    { type: "lookup", set: map, sreg: REG, dreg: REG },
+    // The looked-up data is `addr . port`: the port sits in the slot after the address.
+    { type: "nat", natType: "dnat", family: family === 4 ? "ip" : "ip6", addrMin: REG, protoMin: regForSlot(family === 4 ? 1 : 4) },
   ];
 }
 

@@ -67,6 +67,7 @@ import {
   NFT_MSG_DESTROYSET,
   NFT_MSG_DESTROYSETELEM,
   NFT_MSG_DESTROYTABLE,
+  NFT_MSG_GETSETELEM,
   NFT_MSG_NEWCHAIN,
   NFT_MSG_NEWRULE,
   NFT_MSG_NEWSET,
@@ -202,6 +203,15 @@ export function encodeOp(op: Op, setIds: SetIds): OutgoingMessage {
       return message(NEW.elements[0], NEW.elements[1] | (verb === "create" ? NLM_F_EXCL : 0), e);
     }
   }
+}
+
+/** NFT_MSG_GETSETELEM for one element, by its key (`nft get element <family> <table> <set> { <key> }`). */
+export function encodeElementQuery(set: NftSet, item: EncodedElement): OutgoingMessage {
+  const e = encoderFor(set.family).str(NFTA_SET_ELEM_LIST_TABLE, set.table).str(NFTA_SET_ELEM_LIST_SET, set.name);
+  // A single-field interval is looked up by its start alone; concatenations need KEY_END too.
+  const key: EncodedElement = keyTypes(set).length > 1 && item.keyEnd ? { key: item.key, keyEnd: item.keyEnd } : { key: item.key };
+  encodeElementList(e, { ...set, interval: keyTypes(set).length > 1 && set.interval }, [key]);
+  return message(NFT_MSG_GETSETELEM, 0, e);
 }
 
 function encodeChainBody(e: AttributeEncoder, c: NftChain): void {

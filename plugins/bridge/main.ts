@@ -11,7 +11,7 @@ import { isIsolated, queueIsolation } from "../../lib/host/isolation.ts";
 import { listMacSpoofRules, queueMacSpoofCheck } from "../../lib/host/mac-spoof-check.ts";
 import { listMasqueradeRules, queueMasquerade } from "../../lib/host/masquerade.ts";
 import { parsePrefix } from "../../lib/ip/address.ts";
-import { NftTransaction, openNft, parseOwnerComment, type RuleOwner } from "../../lib/nft/index.ts";
+import { NftTransaction, openNft, parseOwnerComment, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
 import { setupGateways, withDefaultRoutes, withSubnetGateway } from "../../lib/host/gateways.ts";
 import { createVethPair } from "../../lib/host/veth.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
@@ -27,20 +27,38 @@ const BRIDGE_IF = 0;
 const HOST_VETH_IF = 1;
 const CONTAINER_IF = 2;
 
-function add(ctx: PluginContext): Result {
-  const cfg = parseBridgeConfig(ctx.config, ctx.cniArgs);
-  return withVethSockets(ctx, (s) => {
-    const undo = new UndoStack();
-    try {
-      return addWithUndo(ctx, cfg, s, undo);
-    } catch (e) {
-      undo.unwind(ctx.log); // while the sockets are still open
-      throw e;
-    }
-  });
+const needsRules = (cfg: BridgeConfig): boolean => cfg.ipMasq || cfg.isolation || cfg.macSpoofCheck;
+
+/**
+ * Runs `fn` with an nftables connection, closed last. Closing a netfilter socket right after a
+ * commit waits for the kernel's RCU grace period (nf_tables flushes its destroy work on release,
+ * ~10-15 ms here); committing early and closing late lets the rest of the command overlap it.
+ */
+function withNft<T>(open: boolean, fn: (conn: NftConnection | undefined) => T): T {
+  const conn = open ? openNft() : undefined;
+  try {
+    return fn(conn);
+  } finally {
+    conn?.close();
+  }
 }
 
-function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, undo: UndoStack): Result {
+function add(ctx: PluginContext): Result {
+  const cfg = parseBridgeConfig(ctx.config, ctx.cniArgs);
+  return withNft(needsRules(cfg), (nft) =>
+    withVethSockets(ctx, (s) => {
+      const undo = new UndoStack();
+      try {
+        return addWithUndo(ctx, cfg, s, nft, undo);
+      } catch (e) {
+        undo.unwind(ctx.log); // while the sockets are still open
+        throw e;
+      }
+    }),
+  );
+}
+
+function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft: NftConnection | undefined, undo: UndoStack): Result {
   const vlanFiltering = cfg.vlan !== undefined || cfg.vlanTrunk.length > 0;
   const bridge = ensureBridge(s.host, { name: cfg.bridge, mtu: cfg.mtu, promisc: cfg.promiscMode, vlanFiltering: vlanFiltering || undefined });
   const veth = createVethPair(s.container, s.host, {
@@ -72,49 +90,41 @@ function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, undo
     result.ips = ipam.ips.map((ip) => (cfg.isGateway ? withSubnetGateway({ ...ip, interface: CONTAINER_IF }) : { ...ip, interface: CONTAINER_IF }));
     result.routes = cfg.isDefaultGateway ? withDefaultRoutes(ipam.routes ?? [], result.ips) : (ipam.routes ?? []);
     result.dns = cfg.dns ?? ipam.dns;
+    if (nft) applyRules(ctx, cfg, nft, bridge.name, result, undo);
     configureIface(containerLink, result, CONTAINER_IF, { dad: cfg.enableDad });
     if (cfg.isGateway) setupGateways(s.host, bridge, result.ips, cfg.forceAddress);
-  } else if (!cfg.disableContainerInterface) {
-    setLink(s.container, veth.container.index, { up: true }, `veth "${veth.container.name}"`);
+  } else {
+    if (nft) applyRules(ctx, cfg, nft, bridge.name, result, undo);
+    if (!cfg.disableContainerInterface) setLink(s.container, veth.container.index, { up: true }, `veth "${veth.container.name}"`);
   }
   if (cfg.dns && !cfg.ipamType) result.dns = cfg.dns;
   finishInterfaces(s, result);
-  applyRules(ctx, cfg, bridge.name, result);
   return result;
 }
 
 const ownerOf = (ctx: PluginContext, cfg: BridgeConfig): RuleOwner => ({ net: cfg.network, id: ctx.env.containerId, ifname: ctx.env.ifname });
 
-/** ipMasq, isolation and macspoofchk as one nftables transaction: all of it or none (the last step of ADD). */
-function applyRules(ctx: PluginContext, cfg: BridgeConfig, bridgeName: string, result: Result): void {
-  if (!cfg.ipMasq && !cfg.isolation && !cfg.macSpoofCheck) return;
-  const conn = openNft();
-  try {
-    const tx = new NftTransaction();
-    const owner = ownerOf(ctx, cfg);
-    if (cfg.ipMasq && result.ips?.length) queueMasquerade(tx, owner, result.ips.map((ip) => parsePrefix(ip.address)));
-    if (cfg.isolation && !isIsolated(conn, bridgeName)) queueIsolation(tx, bridgeName);
-    const hostVeth = result.interfaces?.[HOST_VETH_IF];
-    const containerMac = result.interfaces?.[CONTAINER_IF]?.mac;
-    if (cfg.macSpoofCheck && hostVeth && containerMac) queueMacSpoofCheck(tx, owner, hostVeth.name, containerMac);
-    if (tx.length) conn.commit(tx);
-  } finally {
-    conn.close();
-  }
+/** ipMasq, isolation and macspoofchk as one nftables transaction: all of it or none. */
+function applyRules(ctx: PluginContext, cfg: BridgeConfig, conn: NftConnection, bridgeName: string, result: Result, undo: UndoStack): void {
+  const tx = new NftTransaction();
+  const owner = ownerOf(ctx, cfg);
+  if (cfg.ipMasq && result.ips?.length) queueMasquerade(tx, owner, result.ips.map((ip) => parsePrefix(ip.address)));
+  if (cfg.isolation && !isIsolated(conn, bridgeName)) queueIsolation(tx, bridgeName);
+  const hostVeth = result.interfaces?.[HOST_VETH_IF];
+  const containerMac = result.interfaces?.[CONTAINER_IF]?.mac;
+  if (cfg.macSpoofCheck && hostVeth && containerMac) queueMacSpoofCheck(tx, owner, hostVeth.name, containerMac);
+  if (!tx.length) return;
+  conn.commit(tx);
+  undo.push("remove nftables rules", () => removeRules(conn, owner));
 }
 
 /** Deletes the rules `owner` made (found by their comments, so no netns or prevResult is needed). */
-function removeRules(owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
-  const conn = openNft();
-  try {
-    const stale = [...listMasqueradeRules(conn, owner), ...listMacSpoofRules(conn, owner)].filter((r) => !keep(parseOwnerComment(r.comment)!));
-    if (!stale.length) return;
-    const tx = new NftTransaction();
-    for (const rule of stale) tx.delete(rule);
-    conn.commit(tx);
-  } finally {
-    conn.close();
-  }
+function removeRules(conn: NftConnection, owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
+  const stale = [...listMasqueradeRules(conn, owner), ...listMacSpoofRules(conn, owner)].filter((r) => !keep(parseOwnerComment(r.comment)!));
+  if (!stale.length) return;
+  const tx = new NftTransaction();
+  for (const rule of stale) tx.delete(rule);
+  conn.commit(tx);
 }
 
 function portSettings(cfg: BridgeConfig) {
@@ -149,11 +159,14 @@ function finishInterfaces(s: VethSockets, result: Result): void {
 function del(ctx: PluginContext): void {
   const cfg = parseBridgeConfig(ctx.config);
   const ipamType = cfg.ipamType;
-  runAll([
-    ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
-    [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx)],
-    ["remove nftables rules", () => removeRules(ownerOf(ctx, cfg))],
-  ]);
+  // Rules first: the kernel's wait after an nftables commit then overlaps the veth deletion.
+  withNft(true, (nft) =>
+    runAll([
+      ["remove nftables rules", () => removeRules(nft!, ownerOf(ctx, cfg))],
+      [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx)],
+      ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
+    ]),
+  );
 }
 
 function check(ctx: PluginContext): void {
@@ -177,7 +190,7 @@ function gc(ctx: PluginContext): void {
   const ipamType = cfg.ipamType;
   runAll([
     ...(ipamType ? [["collect IPAM leases", () => void delegate(ctx, ipamType, "GC")] as [string, () => void]] : []),
-    ["remove stale nftables rules", () => removeRules({ net: cfg.network }, (o) => valid.has(`${o.id}/${o.ifname}`))],
+    ["remove stale nftables rules", () => withNft(true, (nft) => removeRules(nft!, { net: cfg.network }, (o) => valid.has(`${o.id}/${o.ifname}`)))],
   ]);
 }
 
