@@ -93,9 +93,24 @@ function parseMappings(value: unknown): PortMapping[] {
   return value.map((entry, i) => parseMapping(entry, `runtimeConfig.portMappings[${i}]`));
 }
 
+/**
+ * An entry's keys as Go's encoding/json reads them: case-insensitively. containerd's go-cni sends
+ * its PortMapping struct, which has no JSON tags, as {"HostPort","ContainerPort","Protocol","HostIP"}.
+ */
+function withCanonicalKeys(entry: Json): Json {
+  const out: Json = {};
+  for (const key in entry) {
+    const canonical = MAPPING_KEYS.find((k) => k.toLowerCase() === key.toLowerCase()) ?? key;
+    out[canonical] ??= entry[key];
+  }
+  return out;
+}
+
+const MAPPING_KEYS = ["hostPort", "containerPort", "protocol", "hostIP"];
+
 function parseMapping(entry: unknown, where: string): PortMapping {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw invalidConfig(`invalid "${where}": must be an object, got ${JSON.stringify(entry)}`);
-  const e = entry as Json;
+  const e = withCanonicalKeys(entry as Json);
   const port = (key: string): number => {
     const v = e[key];
     if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) {

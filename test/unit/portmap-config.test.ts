@@ -110,3 +110,9 @@ t.test("conditions: nft and iptables syntax, as nft expressions in a chain of th
   refused(t, () => parseConditions(["-m", "comment"], 4, "conditionsV4"), /unsupported condition at "-m comment"/, "iptables -m");
   refused(t, () => parseConditions(["iifname ba/d"], 4, "conditionsV4"), /invalid interface name/, "bad ifname");
 });
+
+t.test("port mappings with Go struct field names (containerd's go-cni has no JSON tags)", async (t) => {
+  const got = mappings([{ HostPort: 8080, ContainerPort: 80, Protocol: "UDP", HostIP: "10.0.0.1" }]);
+  t.match(got, [{ hostPort: 8080, containerPort: 80, protocol: "udp" }]);
+  t.equal(got[0]?.hostIP && formatIp(got[0].hostIP), "10.0.0.1");
+});
