@@ -52,7 +52,7 @@ function cstrArray(items: string[]): { array: BigUint64Array; keep: Uint8Array[]
 const FILE_ACTIONS_SIZE = 128;
 const EINTR = 4;
 
-export function createBunSys(): Sys {
+export function createSys(): Sys {
   const c = openLibc();
   const errno = (): number => read.i32(c.__errno_location()!, 0);
   const check = (rc: number | bigint, name: string, what?: string): number => {

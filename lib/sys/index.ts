@@ -1,12 +1,11 @@
+import { createSys } from "#sys-backend";
 import type { Sys } from "./types.ts";
 
 export * from "./types.ts";
 
 /**
  * The process-wide syscall backend: bun:ffi inside the compiled executables, koffi under Node.
- * Loaded with top-level await so that neither runtime ever parses the other's FFI module.
+ * package.json "imports" picks the file by runtime condition ("bun" or default), so neither
+ * runtime ever loads the other's FFI module.
  */
-export const sys: Sys =
-  typeof Bun !== "undefined"
-    ? (await import("./bun-backend.ts")).createBunSys()
-    : (await import("./koffi-backend.ts")).createKoffiSys();
+export const sys: Sys = createSys();

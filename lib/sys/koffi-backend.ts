@@ -9,7 +9,7 @@ const koffi = createRequire(import.meta.url)("koffi") as Koffi;
 const FILE_ACTIONS_SIZE = 128;
 const EINTR = 4;
 
-export function createKoffiSys(): Sys {
+export function createSys(): Sys {
   const lib = koffi.load("libc.so.6");
   const f = {
     socket: lib.func("int socket(int, int, int)"),
