@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import t from "tap";
 import { isRoot } from "../helpers/netns.ts";
 import { missingPlugins, pluginDirs } from "./conflist.ts";
-import { cachedResults, ipv4Addresses, ipv4Routes, leases, leftovers, NOTHING_LEFT, podNetns, tcpFetch, udpFetch, vethOf } from "./observe.ts";
+import { cachedResults, ipv4Addresses, ipv4Routes, leases, leftovers, NOTHING_LEFT, podNetns, tcpFetch, udpAnswer, vethOf } from "./observe.ts";
 import { removePod, runPod, TCP_PORT, UDP_PORT } from "./pods.ts";
 import { startNode } from "./scenario.ts";
 
@@ -50,7 +50,7 @@ for (const { label, binDir } of pluginDirs()) {
     t.test("the pods reach each other (TCP and UDP) and the host reaches them", async (t) => {
       t.equal(tcpFetch(podNetns(a), b.ip, TCP_PORT), b.token);
       t.equal(tcpFetch(podNetns(b), a.ip, TCP_PORT), a.token);
-      t.equal(udpFetch(podNetns(a), b.ip, UDP_PORT), b.token);
+      t.equal(udpAnswer(podNetns(a), b.ip, UDP_PORT), b.token);
       t.equal(tcpFetch(cd.hostNs.path, a.ip, TCP_PORT), a.token);
     });
 

@@ -7,7 +7,7 @@ import t from "tap";
 import { isRoot, makeNetns, sh } from "../helpers/netns.ts";
 import type { Containerd } from "./containerd.ts";
 import { pluginDirs } from "./conflist.ts";
-import { inNetns, leftovers, NOTHING_LEFT, podNetns, ruleset, rulesMentioning, tcpFetch, udpFetch } from "./observe.ts";
+import { inNetns, leftovers, NOTHING_LEFT, podNetns, ruleset, rulesMentioning, tcpFetch, udpAnswer, udpFetch } from "./observe.ts";
 import { removePod, runPod, TCP_PORT, UDP_PORT } from "./pods.ts";
 import { startNode } from "./scenario.ts";
 
@@ -58,18 +58,18 @@ for (const { label, binDir } of pluginDirs()) {
     t.test("from another netns through the host's addresses (TCP and UDP)", async (t) => {
       t.equal(tcpFetch(client, HOST_A, 18000), pod.token);
       t.equal(tcpFetch(client, HOST_B, 18000), pod.token, "a mapping without host_ip answers on every host address");
-      t.equal(udpFetch(client, HOST_A, 18001), pod.token);
-      t.equal(udpFetch(client, HOST_B, 18001), pod.token);
+      t.equal(udpAnswer(client, HOST_A, 18001), pod.token);
+      t.equal(udpAnswer(client, HOST_B, 18001), pod.token);
     });
 
     t.test("from the host through 127.0.0.1 (TCP and UDP)", async (t) => {
       t.equal(tcpFetch(cd.hostNs.path, "127.0.0.1", 18000), pod.token);
-      t.equal(udpFetch(cd.hostNs.path, "127.0.0.1", 18001), pod.token);
+      t.equal(udpAnswer(cd.hostNs.path, "127.0.0.1", 18001), pod.token);
     });
 
     t.test("host_ip restricts a mapping to that address", async (t) => {
       t.equal(tcpFetch(client, HOST_A, 18002), pod.token, "TCP on host_ip");
-      t.equal(udpFetch(client, HOST_A, 18003), pod.token, "UDP on host_ip");
+      t.equal(udpAnswer(client, HOST_A, 18003), pod.token, "UDP on host_ip");
       t.equal(tcpFetch(client, HOST_B, 18002), null, "TCP on the host's other address");
       t.equal(udpFetch(client, HOST_B, 18003), null, "UDP on the host's other address");
       t.equal(tcpFetch(cd.hostNs.path, "127.0.0.1", 18002), null, "TCP on 127.0.0.1");

@@ -1,26 +1,12 @@
 // What the podman scenarios look at on the "host" besides traffic: veths, the nftables ruleset
 // (iptables-nft's tables included), host-local's leases, libcni's result cache, podman's netns
-// mounts. Traffic and addresses: test/cri/observe.ts (`inNetns`, `tcpFetch`, `udpFetch`, `ipv4Addresses`).
+// mounts. Traffic and addresses: test/cri/observe.ts (`inNetns`, `tcpFetch`, `udpFetch`, `udpAnswer`, `ipv4Addresses`).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inNetns, rulesMentioning, udpFetch } from "../cri/observe.ts";
+import { inNetns, rulesMentioning } from "../cri/observe.ts";
 import type { Container, Podman } from "./podman.ts";
 
 export const containerNetns = (c: Pick<Container, "pid">): string => `/proc/${c.pid}/ns/net`;
-
-/**
- * The answer to a UDP datagram to `host:port`, trying up to `attempts` datagrams of half a second
- * each; null when none is answered. The containers' forking socat UDP server leaves about one
- * datagram in fifteen unanswered even sent straight to the container's address (no NAT), so a
- * single datagram cannot tell. One attempt where no answer is expected.
- */
-export function udpAnswer(netns: string, host: string, port: number, attempts = 4): string | null {
-  for (let i = 0; i < attempts; i++) {
-    const answer = udpFetch(netns, host, port);
-    if (answer !== null) return answer;
-  }
-  return null;
-}
 
 export const ruleset = (pm: Podman): string => inNetns(pm.hostNs.path, "nft", ["list", "ruleset"]);
 

@@ -6,7 +6,8 @@
 import t from "tap";
 import { isRoot, makeNetns, sh } from "../helpers/netns.ts";
 import { inNetns, rulesMentioning, tcpFetch } from "../cri/observe.ts";
-import { containerNetns, leftovers, NOTHING_LEFT, ruleset, udpAnswer, vethOf } from "./observe.ts";
+import { udpAnswer } from "../cri/observe.ts";
+import { containerNetns, leftovers, NOTHING_LEFT, ruleset, vethOf } from "./observe.ts";
 import { type Podman, TCP_PORT, UDP_PORT } from "./podman.ts";
 import { pluginDirs, startPodman } from "./scenario.ts";
 
