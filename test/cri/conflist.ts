@@ -53,11 +53,12 @@ const OURS = fileURLToPath(new URL("../../dist/bin", import.meta.url));
 const REFERENCE = "/usr/lib/cni";
 
 /**
- * The plugin directories to run the scenarios against: both by default, or the one in
- * `CRI_CNI_BIN` (e.g. `CRI_CNI_BIN=/usr/lib/cni`).
+ * The plugin directories to run the scenarios against: both by default, or the one in the
+ * environment variable `envVar` (e.g. `CRI_CNI_BIN=/usr/lib/cni`; the podman scenarios use
+ * `PODMAN_CNI_BIN`).
  */
-export function pluginDirs(): PluginDir[] {
-  const chosen = process.env.CRI_CNI_BIN;
+export function pluginDirs(envVar = "CRI_CNI_BIN"): PluginDir[] {
+  const chosen = process.env[envVar];
   if (chosen) return [{ label: chosen === REFERENCE ? "reference" : chosen === OURS ? "ours" : "custom", binDir: chosen }];
   return [
     { label: "reference", binDir: REFERENCE },

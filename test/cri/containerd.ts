@@ -14,10 +14,11 @@
 // the cgroups, the netns and the temp dir, even when the test failed.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sh } from "../helpers/netns.ts";
+import { killUntilGone, pidsInCgroups, pidsInMountNamespaceOf, removeCgroupsPatiently } from "../helpers/process-reaper.ts";
 import { CriClient } from "./cri-client.ts";
 import { buildImageArchive, IMAGE_NAME } from "./image.ts";
 
@@ -275,60 +276,7 @@ disabled_plugins = [
   /** Pids of every process in containerd's mount namespace (daemon, shims, holder). */
   private mountNsPids(): number[] {
     const pid = this.holder?.pid;
-    if (pid === undefined) return [];
-    let ns: string;
-    try {
-      ns = readlinkSync(`/proc/${pid}/ns/mnt`);
-    } catch {
-      return [];
-    }
-    return readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readlinkSync(`/proc/${p}/ns/mnt`) === ns;
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
-  }
-
-  /** The cgroup directories of `cgroupParent` in every hierarchy that has one. */
-  private cgroupDirs(): string[] {
-    const root = "/sys/fs/cgroup";
-    return readdirSync(root)
-      .map((h) => join(root, h, this.cgroupParent))
-      .filter((d) => existsSync(d));
-  }
-
-  /** Pids in the pods' cgroups (the container processes, which live in mount namespaces of their own). */
-  private podPids(): number[] {
-    const pids = new Set<number>();
-    const walk = (dir: string): void => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) {
-        if (entry.isDirectory()) walk(join(dir, entry.name));
-        else if (entry.name === "cgroup.procs") {
-          for (const line of readFileSync(join(dir, entry.name), "utf8").split("\n")) if (line) pids.add(Number(line));
-        }
-      }
-    };
-    for (const d of this.cgroupDirs()) walk(d);
-    return [...pids];
-  }
-
-  private removeCgroups(): string[] {
-    const left: string[] = [];
-    const rm = (dir: string): void => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) rm(join(dir, entry.name));
-      try {
-        rmdirSync(dir);
-      } catch (e) {
-        left.push(`${dir}: ${(e as NodeJS.ErrnoException).code}`);
-      }
-    };
-    for (const d of this.cgroupDirs()) rm(d);
-    return left;
+    return pid === undefined ? [] : pidsInMountNamespaceOf(pid);
   }
 
   /** Stops and removes every pod still known to containerd, through the CRI (as a kubelet would). */
@@ -354,25 +302,11 @@ disabled_plugins = [
     this.client.close();
     await this.stopDaemon();
     // Whatever is left (shims, pause and container processes, the holder) is ours: kill it by pid.
-    for (let round = 0; round < 50; round++) {
-      const pids = [...this.mountNsPids(), ...this.podPids()];
-      if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await sleep(100);
-    }
+    // The pods' processes are found through their cgroups: they live in mount namespaces of their own.
+    await killUntilGone(() => [...this.mountNsPids(), ...pidsInCgroups(this.cgroupParent)]);
     this.holder = undefined;
-    for (let round = 0; round < 20; round++) {
-      const left = this.removeCgroups();
-      if (left.length === 0) break;
-      if (round === 19) problems.push(`cgroups left: ${left.join(", ")}`);
-      await sleep(100);
-    }
+    const left = await removeCgroupsPatiently(this.cgroupParent);
+    if (left.length > 0) problems.push(`cgroups left: ${left.join(", ")}`);
     sh("ip", ["netns", "del", this.hostNs.name], { allowFail: true });
     // The mounts were all in the private mount namespace, gone with its last process: nothing under
     // the temp dir is mounted in ours, so removing it cannot reach outside.

@@ -17,10 +17,11 @@
 // test failed.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sh } from "../helpers/netns.ts";
+import { killUntilGone, pidsInCgroups, pidsInMountNamespaceOf, removeCgroupsPatiently } from "../helpers/process-reaper.ts";
 import { buildImageArchive, IMAGE_NAME } from "../cri/image.ts";
 
 export interface PodmanOptions {
@@ -255,60 +256,7 @@ runroot = ${q(join(this.dir, "runroot"))}
   /** Pids of every process in the private mount namespace (conmon, the holder, a stuck podman). */
   private mountNsPids(): number[] {
     const pid = this.holder?.pid;
-    if (pid === undefined) return [];
-    let ns: string;
-    try {
-      ns = readlinkSync(`/proc/${pid}/ns/mnt`);
-    } catch {
-      return [];
-    }
-    return readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readlinkSync(`/proc/${p}/ns/mnt`) === ns;
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
-  }
-
-  /** The cgroup directories of `cgroupParent` in every hierarchy that has one. */
-  private cgroupDirs(): string[] {
-    const root = "/sys/fs/cgroup";
-    return readdirSync(root)
-      .map((h) => join(root, h, this.cgroupParent))
-      .filter((d) => existsSync(d));
-  }
-
-  /** Pids in the containers' cgroups (container processes have mount namespaces of their own). */
-  private cgroupPids(): number[] {
-    const pids = new Set<number>();
-    const walk = (dir: string): void => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) {
-        if (entry.isDirectory()) walk(join(dir, entry.name));
-        else if (entry.name === "cgroup.procs") {
-          for (const line of readFileSync(join(dir, entry.name), "utf8").split("\n")) if (line) pids.add(Number(line));
-        }
-      }
-    };
-    for (const d of this.cgroupDirs()) walk(d);
-    return [...pids];
-  }
-
-  private removeCgroups(): string[] {
-    const left: string[] = [];
-    const rm = (dir: string): void => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) rm(join(dir, entry.name));
-      try {
-        rmdirSync(dir);
-      } catch (e) {
-        left.push(`${dir}: ${(e as NodeJS.ErrnoException).code}`);
-      }
-    };
-    for (const d of this.cgroupDirs()) rm(d);
-    return left;
+    return pid === undefined ? [] : pidsInMountNamespaceOf(pid);
   }
 
   async cleanup(): Promise<void> {
@@ -323,25 +271,11 @@ runroot = ${q(join(this.dir, "runroot"))}
       }
     }
     // Whatever is left (conmon, container processes, the holder) is ours: kill it by pid.
-    for (let round = 0; round < 50; round++) {
-      const pids = [...this.mountNsPids(), ...this.cgroupPids()];
-      if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await sleep(100);
-    }
+    // Container processes are found through their cgroups: they have mount namespaces of their own.
+    await killUntilGone(() => [...this.mountNsPids(), ...pidsInCgroups(this.cgroupParent)]);
     this.holder = undefined;
-    for (let round = 0; round < 20; round++) {
-      const left = this.removeCgroups();
-      if (left.length === 0) break;
-      if (round === 19) problems.push(`cgroups left: ${left.join(", ")}`);
-      await sleep(100);
-    }
+    const left = await removeCgroupsPatiently(this.cgroupParent);
+    if (left.length > 0) problems.push(`cgroups left: ${left.join(", ")}`);
     sh("ip", ["netns", "del", this.hostNs.name], { allowFail: true });
     // Every mount (overlays, container rootfs, netns) was in the private mount namespace, gone with
     // its last process: nothing under the temp dir is mounted in ours, so removing it stays inside.

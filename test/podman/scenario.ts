@@ -1,27 +1,13 @@
 // The start of every podman scenario: the plugin directories to run against, and a podman on one
 // of them that has every plugin podman's conflists name.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { missingPlugins, type PluginDir, pluginDirs as pluginDirsIn } from "../cri/conflist.ts";
 import { Podman } from "./podman.ts";
 
-export interface PluginDir {
-  /** "reference" (the Go plugins in /usr/lib/cni) or "ours" (dist/bin). */
-  label: string;
-  binDir: string;
-}
-
-const OURS = fileURLToPath(new URL("../../dist/bin", import.meta.url));
-const REFERENCE = "/usr/lib/cni";
+export type { PluginDir };
 
 /** Both directories, or the one in `PODMAN_CNI_BIN` (e.g. `PODMAN_CNI_BIN=/usr/lib/cni`). */
 export function pluginDirs(): PluginDir[] {
-  const chosen = process.env.PODMAN_CNI_BIN;
-  if (chosen) return [{ label: chosen === REFERENCE ? "reference" : chosen === OURS ? "ours" : "custom", binDir: chosen }];
-  return [
-    { label: "reference", binDir: REFERENCE },
-    { label: "ours", binDir: OURS },
-  ];
+  return pluginDirsIn("PODMAN_CNI_BIN");
 }
 
 /**
@@ -37,7 +23,7 @@ interface Test {
 
 /** Starts podman on `binDir`, or fails the test (and returns undefined) naming the plugins it lacks. */
 export async function startPodman(t: Test, binDir: string): Promise<Podman | undefined> {
-  const missing = PODMAN_PLUGINS.filter((n) => !existsSync(join(binDir, n)));
+  const missing = missingPlugins(binDir, PODMAN_PLUGINS);
   if (missing.length > 0) {
     t.fail(`${binDir} lacks ${missing.join(", ")}: podman's conflists need ${PODMAN_PLUGINS.join(", ")} (for dist/bin: \`node build.mjs\`)`);
     return undefined;
