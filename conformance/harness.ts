@@ -1,15 +1,31 @@
 // What every conformance section shares: the plugin directory under test, a sandbox of throw-away
 // namespaces in which plugins run, the implementation profile, and assertions that name the
-// reference's known deviations instead of failing on them.
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+// reference's known deviations instead of failing on them; below those, the set-up and the
+// ADD/CHECK/DEL steps the plugin sections have in common.
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { Test } from "tap";
+import { compareVersions } from "../lib/cni/version.ts";
 import { inNs, ipJson, isRoot, makeNetns, sh } from "../test/helpers/netns.ts";
 import { REFERENCE_DEVIATIONS, type DeviationId } from "./deviations.ts";
 import { execInNetns } from "./netns-exec.ts";
-import { execPlugin, parseNetworkList, PluginError, type ExecOutcome, type NetworkList, type PluginConf, type RuntimeOptions, type VersionInfo } from "../lib/runtime/index.ts";
+import {
+  addNetworkList,
+  checkNetworkList,
+  delNetworkList,
+  execPlugin,
+  parseNetworkList,
+  PluginError,
+  RuntimeError,
+  type ExecOutcome,
+  type NetworkList,
+  type PluginConf,
+  type RuntimeConf,
+  type RuntimeOptions,
+  type VersionInfo,
+} from "../lib/runtime/index.ts";
 
 /** The directory of plugin executables under test (`run.ts --cni-path`), dist/bin by default. */
 export const cniDir = resolve(process.env.CONFORMANCE_CNI_PATH ?? "dist/bin");
@@ -217,4 +233,198 @@ export function expectPluginFailure(t: Test, what: string, fn: () => unknown): R
   }
   t.fail(`${what}: succeeded`);
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps the plugin sections share: the version predicates, the opening comment, the host-side
+// set-up, host-local IPAM, and the ADD/CHECK/DEL checks every attaching plugin goes through.
+
+/** CHECK exists from 0.4.0 on; below it the runtime does not send it. */
+export const hasCheck = (version: string): boolean => compareVersions(version, "0.4.0") >= 0;
+
+/** 0.1.0 and 0.2.0: results have ip4/ip6 rather than interfaces and ips. */
+export const isLegacy = (version: string): boolean => compareVersions(version, "0.3.0") < 0;
+
+/** The 0.x versions, whose ips[] entries carry a `version`. */
+export const isV0x = (version: string): boolean => compareVersions(version, "1.0.0") < 0;
+
+/** "<plugin>: VERSION says {…}": what a section notes first about the implementation it runs. */
+export const versionSays = (profile: Profile): string => `${profile.plugin}: VERSION says ${JSON.stringify(profile.version)}`;
+
+/** Notes the plugin's VERSION reply, and that the reference's known deviations are named rather than failed. */
+export function commentProfile(t: Test, profile: Profile): void {
+  t.comment(`${versionSays(profile)}${profile.isReference ? " (reference behaviour: its known deviations are named, not failed)" : ""}`);
+}
+
+/** pluginOrSkip for each of `types` in turn, stopping at the first one missing. */
+export const pluginsOrSkip = (t: Test, ...types: string[]): boolean => types.every((type) => pluginOrSkip(t, type) !== undefined);
+
+/** The CNI_* variables of a request about one attachment. */
+export const cniEnv = (command: string, containerId: string, netns: string, ifName = "eth0") => ({
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: containerId,
+  CNI_NETNS: netns,
+  CNI_IFNAME: ifName,
+});
+
+/** A veth pair in the sandbox's host netns, both ends up; `name` gets `address` (a/n) when given. */
+export function addHostVeth(sb: Sandbox, name: string, peer: string, address?: string): void {
+  inNs(sb.host.name, "ip", ["link", "add", name, "type", "veth", "peer", "name", peer]);
+  if (address !== undefined) inNs(sb.host.name, "ip", ["addr", "add", address, "dev", name]);
+  inNs(sb.host.name, "ip", ["link", "set", name, "up"]);
+  inNs(sb.host.name, "ip", ["link", "set", peer, "up"]);
+}
+
+/** host-local IPAM handing out `subnet`, its leases kept under `dataDir`. */
+export const hostLocalIpam = (dataDir: string, subnet: string) => ({ type: "host-local", dataDir, ranges: [[{ subnet }]] });
+
+/** The IPv4 addresses host-local has leased on `network` under `dataDir` (none when it never ran). */
+export function hostLocalLeases(dataDir: string, network: string): string[] {
+  try {
+    return readdirSync(`${dataDir}/${network}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+  } catch {
+    return [];
+  }
+}
+
+/** What `ip -d link show` says of one link. */
+export interface LinkDetails {
+  ifname: string;
+  address: string;
+  mtu: number;
+  master?: string;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+}
+
+/** `ifname` in the netns named `netns` with its link details, if it is there. */
+export const linkDetails = (netns: string, ifname: string): LinkDetails | undefined =>
+  ipJson<LinkDetails[]>(netns, ["-d", "link", "show"]).find((l) => l.ifname === ifname);
+
+/** Whether `dev` in `ns` has the address `cidr` (a/n). */
+export const hasAddress = (ns: Netns, cidr: string, dev = "eth0"): boolean => inNs(ns.name, "ip", ["-o", "addr", "show", "dev", dev]).includes(` ${cidr} `);
+
+/** A plugin that sits on a `master` link of the host netns (macvlan, ipvlan), with host-local IPAM. */
+export interface MasterLinkLab {
+  sb: Sandbox;
+  profile: Profile;
+  /** host-local's dataDir. */
+  dataDir: string;
+  /** The plugin config on `subnet` (10.x.0.0/24) with `master`, with `extra` keys. */
+  plugin(subnet: string, extra?: Record<string, unknown>): { type: string } & Record<string, unknown>;
+  leases(network: string): string[];
+}
+
+/** A sandbox whose host netns has the veth `master` (peer `peer`), both up, for `type` to sit on. */
+export function makeMasterLinkLab(t: Test, type: string, master: string, peer: string): MasterLinkLab {
+  const sb = makeSandbox(t);
+  addHostVeth(sb, master, peer);
+  const dataDir = t.testdir({});
+  return {
+    sb,
+    profile: probe(sb, type),
+    dataDir,
+    plugin: (subnet, extra = {}) => ({ type, master, ipam: hostLocalIpam(dataDir, subnet), ...extra }),
+    leases: (network) => hostLocalLeases(dataDir, network),
+  };
+}
+
+/** The attachment an ADD/CHECK/DEL-at-`version` test works on. */
+export interface VersionAttachment {
+  /** `<prefix>-<version without dots>`. */
+  network: string;
+  /** A fresh container netns. */
+  ctr: Netns;
+  /** `plugins` as the network at `version`. */
+  list: NetworkList;
+  /** The container as `<prefix>-<version>`, on eth0. */
+  rt: RuntimeConf;
+}
+
+/** A fresh container to attach to `plugins` at `version`, named after `prefix` and the version. */
+export function versionAttachment(sb: Sandbox, prefix: string, version: string, plugins: PluginConf[]): VersionAttachment {
+  const network = `${prefix}-${version.replaceAll(".", "")}`;
+  const ctr = sb.container();
+  const list = networkList(network, version, plugins);
+  const rt: RuntimeConf = { containerId: `${prefix}-${version}`, netns: ctr.path, ifName: "eth0" };
+  return { network, ctr, list, rt };
+}
+
+/** GC and STATUS need 1.1.0: passes when the plugin supports it, else names the reference's deviation. */
+export const expectSupports110 = (t: Test, profile: Profile, what: string): boolean =>
+  expectSpec(t, profile, "no-1.1.0", profile.supports("1.1.0"), `1.1.0 is supported, so ${what} can be asked`);
+
+/** ADD at a version the plugin does not support: the runtime's ADD fails with the spec's error, code 1. */
+export function expectUnsupportedAdd(t: Test, sb: Sandbox, profile: Profile, list: NetworkList, rt: RuntimeConf, version: string): void {
+  const reply = expectPluginFailure(t, `ADD at unsupported ${version}`, () => addNetworkList(sb.runtime, list, rt));
+  expectSpec(t, profile, "no-1.1.0", false, `ADD at ${version} succeeds`);
+  if (reply) expectError(t, profile, reply, 1, `ADD at ${version}`);
+}
+
+/** A config the plugin must refuse: the spec's error JSON, with code 7 (invalid network config). */
+export function expectConfigError(t: Test, profile: Profile, reply: Reply, what: string): void {
+  expectError(t, profile, reply, undefined, what);
+  expectSpec(t, profile, "config-error-999", (reply.json as { code?: number })?.code === 7, `${what}: code 7`);
+}
+
+/** Something undone behind the plugin's back after ADD, which CHECK must notice. */
+export interface Drift {
+  /** The failing CHECK's description ("CHECK without the address"). */
+  what: string;
+  /** Undoes part of what ADD did. */
+  make(): void;
+  /** The expected error code, any numeric one when absent. */
+  code?: number;
+  /** The description of the error checks, `what` when absent. */
+  error?: string;
+}
+
+/**
+ * CHECK (from 0.4.0) passes right after ADD, then fails with the spec's error once `drift` is
+ * made. Returns the failed CHECK's reply.
+ */
+export function expectCheckCatches(t: Test, sb: Sandbox, profile: Profile, list: NetworkList, rt: RuntimeConf, drift: Drift): Reply | undefined {
+  expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
+  drift.make();
+  const reply = expectPluginFailure(t, drift.what, () => checkNetworkList(sb.runtime, list, rt));
+  if (reply) expectError(t, profile, reply, drift.code, drift.error ?? drift.what);
+  return reply;
+}
+
+/** Below 0.4.0 the runtime itself refuses to CHECK. */
+export function expectNoCheck(t: Test, sb: Sandbox, list: NetworkList, rt: RuntimeConf): void {
+  t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+}
+
+/**
+ * DEL as runtimes repeat it: DEL succeeds (then `undone` checks what it removed), DEL again
+ * (`again` names it) succeeds, and so does a DEL after the container netns was deleted.
+ */
+export function expectRepeatedDel(t: Test, sb: Sandbox, list: NetworkList, rt: RuntimeConf, ctr: Netns, undone: () => void, again = "DEL again"): void {
+  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
+  undone();
+  expectOk(t, again, () => delNetworkList(sb.runtime, list, rt));
+  expectDelWithoutNetns(t, sb, list, rt, ctr);
+}
+
+/** Deletes the container netns, as a runtime cleaning up out of order does; DEL must still succeed. */
+export function expectDelWithoutNetns(t: Test, sb: Sandbox, list: NetworkList, rt: RuntimeConf, ctr: Netns): void {
+  deleteNetns(ctr);
+  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+}
+
+/** Two containers ADDed by invoking `type` with `conf` (1.1.0): for GC, the first to be kept, the second to go stale. */
+export function addKeepAndStale(t: Test, sb: Sandbox, type: string, conf: object): [keep: Netns, stale: Netns] {
+  const [keep, stale] = [sb.container(), sb.container()];
+  for (const ctr of [keep, stale]) {
+    const reply = sb.invoke(type, cniEnv("ADD", ctr.name, ctr.path), conf);
+    t.equal(reply.status, 0, `ADD ${ctr.name}`);
+  }
+  return [keep, stale];
+}
+
+/** STATUS of a plugin on a master link: success while the master is there, code 50 when `conf` names one that is not. */
+export function expectMasterStatus(t: Test, lab: MasterLinkLab, conf: (extra?: Record<string, unknown>) => object): void {
+  const { sb, profile } = lab;
+  expectQuietSuccess(t, sb.invoke(profile.plugin, { CNI_COMMAND: "STATUS" }, conf()), "STATUS with the master present");
+  expectError(t, profile, sb.invoke(profile.plugin, { CNI_COMMAND: "STATUS" }, conf({ master: "tcf-nope" })), 50, "STATUS with the master missing");
 }

@@ -2,24 +2,27 @@
 // kernel: without CONFIG_IPVLAN (this project's usual host) ADD must fail cleanly and leave nothing
 // behind; with it, ADD/CHECK/DEL at every version, traffic and chaining. Config errors, DEL and
 // STATUS run either way. Traffic on a real ipvlan kernel is also covered by test/vm/ipvlan.test.ts.
-import { readdirSync } from "node:fs";
 import t, { type Test } from "tap";
-import { compareVersions } from "../lib/cni/version.ts";
 import { inNs, ipJson, sh } from "../test/helpers/netns.ts";
 import {
   ALL_VERSIONS,
+  cniEnv,
+  expectConfigError,
   expectError,
+  expectMasterStatus,
   expectOk,
   expectPluginFailure,
-  expectQuietSuccess,
   expectSpec,
-  makeSandbox,
+  expectSupports110,
+  hasCheck,
+  linkDetails,
+  makeMasterLinkLab,
   networkList,
   pluginOrSkip,
-  probe,
   requireEnvironment,
+  versionSays,
+  type MasterLinkLab,
   type Netns,
-  type Profile,
   type Sandbox,
 } from "./harness.ts";
 import { addNetworkList, checkNetworkList, delNetworkList, type RuntimeConf } from "../lib/runtime/index.ts";
@@ -27,43 +30,13 @@ import { addNetworkList, checkNetworkList, delNetworkList, type RuntimeConf } fr
 const PLUGIN = "ipvlan";
 const MASTER = "tcf-m0";
 
-interface LinkJson {
-  ifname: string;
-  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
-}
-
 const linkNames = (ns: Netns): string[] =>
-  ipJson<LinkJson[]>(ns.name, ["link", "show"])
+  ipJson<Array<{ ifname: string }>>(ns.name, ["link", "show"])
     .map((l) => l.ifname)
     .sort();
-const containerLink = (ns: Netns): LinkJson | undefined => ipJson<LinkJson[]>(ns.name, ["-d", "link", "show"]).find((l) => l.ifname === "eth0");
+const containerLink = (ns: Netns) => linkDetails(ns.name, "eth0");
 
-interface Lab {
-  sb: Sandbox;
-  profile: Profile;
-  plugin(subnet: string, extra?: Record<string, unknown>): { type: string } & Record<string, unknown>;
-  leases(network: string): string[];
-}
-
-function makeLab(t: Test): Lab {
-  const sb = makeSandbox(t);
-  inNs(sb.host.name, "ip", ["link", "add", MASTER, "type", "veth", "peer", "name", "tcf-p0"]);
-  inNs(sb.host.name, "ip", ["link", "set", MASTER, "up"]);
-  inNs(sb.host.name, "ip", ["link", "set", "tcf-p0", "up"]);
-  const dataDir = t.testdir({});
-  return {
-    sb,
-    profile: probe(sb, PLUGIN),
-    plugin: (subnet, extra = {}) => ({ type: PLUGIN, master: MASTER, ipam: { type: "host-local", dataDir, ranges: [[{ subnet }]] }, ...extra }),
-    leases: (network) => {
-      try {
-        return readdirSync(`${dataDir}/${network}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
-      } catch {
-        return [];
-      }
-    },
-  };
-}
+type Lab = MasterLinkLab;
 
 /** Whether the kernel can make an ipvlan link (tried in the sandbox's host netns). */
 function kernelHasIpvlan(sb: Sandbox): boolean {
@@ -74,9 +47,9 @@ function kernelHasIpvlan(sb: Sandbox): boolean {
 }
 
 async function main(t: Test): Promise<void> {
-  const lab = makeLab(t);
+  const lab = makeMasterLinkLab(t, PLUGIN, MASTER, "tcf-p0");
   const hasIpvlan = kernelHasIpvlan(lab.sb);
-  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(lab.profile.version)}; the kernel ${hasIpvlan ? "has" : "lacks"} ipvlan`);
+  t.comment(`${versionSays(lab.profile)}; the kernel ${hasIpvlan ? "has" : "lacks"} ipvlan`);
   if (hasIpvlan) {
     for (const version of ALL_VERSIONS) {
       await t.test(`ADD, CHECK, DEL at ${version}`, async (t) => lifecycle(t, lab, version));
@@ -105,7 +78,7 @@ function lifecycle(t: Test, lab: Lab, version: string): void {
   t.equal(containerLink(a)?.linkinfo?.info_kind, "ipvlan", "eth0 is an ipvlan");
   t.equal(containerLink(a)?.linkinfo?.info_data?.mode, "l2", "in l2 mode");
   t.doesNotThrow(() => inNs(a.name, "ping", ["-c", "1", "-W", "2", "10.81.0.3"]), "the containers reach each other");
-  if (compareVersions(version, "0.4.0") >= 0) expectOk(t, "CHECK", () => checkNetworkList(sb.runtime, list, rt(a)));
+  if (hasCheck(version)) expectOk(t, "CHECK", () => checkNetworkList(sb.runtime, list, rt(a)));
   for (const ctr of [a, b]) expectOk(t, `DEL ${ctr.name}`, () => delNetworkList(sb.runtime, list, rt(ctr)));
   t.equal(containerLink(a), undefined, "DEL removed eth0");
   t.same(lab.leases(network), [], "DEL released the leases");
@@ -141,15 +114,13 @@ function noKernelSupport(t: Test, lab: Lab): void {
 function configErrors(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
   const ctr = sb.container();
-  const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "tcf-iv-bad", CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" };
+  const env = cniEnv("ADD", "tcf-iv-bad", ctr.path);
   const conf = (extra: Record<string, unknown>) => ({ cniVersion: "1.0.0", name: "tcf-iv-bad", ...lab.plugin("10.84.0.0/24", extra) });
   for (const [what, config] of [
     ["an unknown mode", conf({ mode: "l4" })],
     ["neither ipam nor prevResult", conf({ ipam: {} })],
   ] as const) {
-    const reply = sb.invoke(PLUGIN, env, config);
-    expectError(t, profile, reply, undefined, `ADD with ${what}`);
-    expectSpec(t, profile, "config-error-999", (reply.json as { code?: number })?.code === 7, `ADD with ${what}: code 7`);
+    expectConfigError(t, profile, sb.invoke(PLUGIN, env, config), `ADD with ${what}`);
   }
   t.same(linkNames(ctr), ["lo"], "no link after refused ADDs");
   t.same(lab.leases("tcf-iv-bad"), [], "no lease after refused ADDs");
@@ -166,11 +137,9 @@ function delNothing(t: Test, lab: Lab): void {
 }
 
 function status(t: Test, lab: Lab): void {
-  const { sb, profile } = lab;
-  if (!expectSpec(t, profile, "no-1.1.0", profile.supports("1.1.0"), "1.1.0 is supported, so STATUS can be asked")) return;
+  if (!expectSupports110(t, lab.profile, "STATUS")) return;
   const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.1.0", name: "tcf-iv-status", ...lab.plugin("10.86.0.0/24"), ...extra });
-  expectQuietSuccess(t, sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf()), "STATUS with the master present");
-  expectError(t, profile, sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf({ master: "tcf-nope" })), 50, "STATUS with the master missing");
+  expectMasterStatus(t, lab, conf);
 }
 
 if (requireEnvironment(t) && pluginOrSkip(t, PLUGIN)) await main(t);

@@ -2,18 +2,24 @@
 // idempotence, VERSION, error codes, the netns==self guard, GC/STATUS at 1.1.0.
 import t, { type Test } from "tap";
 import { existsSync } from "node:fs";
-import { compareVersions } from "../lib/cni/version.ts";
 import { ipJson } from "../test/helpers/netns.ts";
 import {
   ALL_VERSIONS,
-  deleteNetns,
+  cniEnv,
+  commentProfile,
+  expectCheckCatches,
   expectError,
+  expectNoCheck,
   expectOk,
-  expectPluginFailure,
   expectQuietSuccess,
+  expectRepeatedDel,
   expectSpec,
   expectSpecSame,
+  expectSupports110,
+  hasCheck,
+  isLegacy,
   isLinkUp,
+  isV0x,
   makeSandbox,
   networkList,
   pluginOrSkip,
@@ -24,17 +30,13 @@ import {
   type Profile,
   type Sandbox,
 } from "./harness.ts";
-import { addNetworkList, cachePath, checkNetworkList, delNetworkList, gcNetworkList, RuntimeError, statusNetworkList, versionOf, type RuntimeConf } from "../lib/runtime/index.ts";
+import { addNetworkList, cachePath, gcNetworkList, statusNetworkList, versionOf, type RuntimeConf } from "../lib/runtime/index.ts";
 
 const NETWORK = "tcf-lo";
 const PLUGIN = "loopback";
 
-const hasCheck = (version: string) => compareVersions(version, "0.4.0") >= 0;
-const isLegacy = (version: string) => compareVersions(version, "0.3.0") < 0;
-const isV0x = (version: string) => compareVersions(version, "1.0.0") < 0;
-
 const conf = (cniVersion: string) => ({ cniVersion, name: NETWORK, type: PLUGIN });
-const attachmentEnv = (command: string, netns: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: "tcf-lo-raw", CNI_NETNS: netns, CNI_IFNAME: "lo" });
+const attachmentEnv = (command: string, netns: string) => cniEnv(command, "tcf-lo-raw", netns, "lo");
 
 interface AddrInfo {
   family: "inet" | "inet6";
@@ -74,7 +76,7 @@ function withoutEmptyDns(result: unknown): unknown {
 async function main(t: Test): Promise<void> {
   const sb = makeSandbox(t);
   const profile = probe(sb, PLUGIN);
-  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(profile.version)}${profile.isReference ? " (reference behaviour: its known deviations are named, not failed)" : ""}`);
+  commentProfile(t, profile);
 
   await t.test("VERSION", async (t) => versionSection(t, sb, profile));
   for (const version of ALL_VERSIONS) {
@@ -123,23 +125,19 @@ function lifecycle(t: Test, sb: Sandbox, profile: Profile, version: string): voi
   t.ok(existsSync(cachePath(sb.runtime, NETWORK, rt)), "the runtime cached the result");
 
   if (hasCheck(version)) {
-    expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
-    setLinkUp(ctr, "lo", false);
-    const reply = expectPluginFailure(t, "CHECK with lo down", () => checkNetworkList(sb.runtime, list, rt));
-    if (reply) expectError(t, profile, reply, undefined, "CHECK with lo down");
+    expectCheckCatches(t, sb, profile, list, rt, { what: "CHECK with lo down", make: () => setLinkUp(ctr, "lo", false) });
     setLinkUp(ctr, "lo", true);
   } else {
-    t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+    expectNoCheck(t, sb, list, rt);
     const reply = sb.invoke(PLUGIN, attachmentEnv("CHECK", ctr.path), conf(version));
     expectError(t, profile, reply, 1, `CHECK sent anyway at ${version}`);
   }
 
-  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
-  t.notOk(isLinkUp(ctr, "lo"), "DEL brings lo down again");
-  t.notOk(existsSync(cachePath(sb.runtime, NETWORK, rt)), "the runtime dropped the cached result");
-  expectOk(t, "DEL again (already gone)", () => delNetworkList(sb.runtime, list, rt));
-  deleteNetns(ctr);
-  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+  const undone = () => {
+    t.notOk(isLinkUp(ctr, "lo"), "DEL brings lo down again");
+    t.notOk(existsSync(cachePath(sb.runtime, NETWORK, rt)), "the runtime dropped the cached result");
+  };
+  expectRepeatedDel(t, sb, list, rt, ctr, undone, "DEL again (already gone)");
 }
 
 function errorSection(t: Test, sb: Sandbox, profile: Profile): void {
@@ -183,7 +181,7 @@ function ownNetns(t: Test, profile: Profile): void {
 
 function gcStatus(t: Test, sb: Sandbox, profile: Profile): void {
   const list = networkList(NETWORK, "1.1.0", [{ type: PLUGIN }]);
-  if (!expectSpec(t, profile, "no-1.1.0", profile.supports("1.1.0"), "1.1.0 is supported, so GC and STATUS can be asked")) {
+  if (!expectSupports110(t, profile, "GC and STATUS")) {
     const reply = sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf("1.1.0"));
     t.not(reply.status, 0, `STATUS is refused (${reply.stdout.replace(/\s+/g, " ").trim()})`);
     return;

@@ -2,43 +2,42 @@
 // every spec version with the link, address and lease checked in the namespaces, traffic between
 // two containers and private-mode isolation, the mac capability, chaining, IPAM dns, failures that
 // must leave nothing behind, GC and STATUS at 1.1.0.
-import { readdirSync } from "node:fs";
 import t, { type Test } from "tap";
-import { compareVersions } from "../lib/cni/version.ts";
-import { inNs, ipJson } from "../test/helpers/netns.ts";
+import { inNs } from "../test/helpers/netns.ts";
 import {
+  addKeepAndStale,
   ALL_VERSIONS,
-  deleteNetns,
+  cniEnv,
+  commentProfile,
+  expectCheckCatches,
+  expectConfigError,
   expectError,
+  expectMasterStatus,
+  expectNoCheck,
   expectOk,
-  expectPluginFailure,
   expectQuietSuccess,
+  expectRepeatedDel,
   expectSpec,
-  makeSandbox,
+  expectSupports110,
+  expectUnsupportedAdd,
+  hasAddress,
+  hasCheck,
+  isLegacy,
+  linkDetails,
+  makeMasterLinkLab,
   networkList,
   pluginOrSkip,
-  probe,
   requireEnvironment,
+  versionAttachment,
+  type MasterLinkLab,
   type Netns,
-  type Profile,
-  type Sandbox,
 } from "./harness.ts";
-import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "../lib/runtime/index.ts";
+import { addNetworkList, checkNetworkList, delNetworkList, type RuntimeConf } from "../lib/runtime/index.ts";
 
 const PLUGIN = "macvlan";
 const MASTER = "tcf-m0";
 
-const hasCheck = (version: string) => compareVersions(version, "0.4.0") >= 0;
-const isLegacy = (version: string) => compareVersions(version, "0.3.0") < 0;
-
-interface LinkJson {
-  ifname: string;
-  address: string;
-  linkinfo?: { info_kind?: string; info_data?: { mode?: string } };
-}
-
-const containerLink = (ns: Netns): LinkJson | undefined => ipJson<LinkJson[]>(ns.name, ["-d", "link", "show"]).find((l) => l.ifname === "eth0");
-const hasAddress = (ns: Netns, cidr: string): boolean => inNs(ns.name, "ip", ["-o", "addr", "show", "dev", "eth0"]).includes(` ${cidr} `);
+const containerLink = (ns: Netns) => linkDetails(ns.name, "eth0");
 const pings = (ns: Netns, ip: string): boolean => {
   try {
     inNs(ns.name, "ping", ["-c", "1", "-W", "1", ip]);
@@ -48,39 +47,11 @@ const pings = (ns: Netns, ip: string): boolean => {
   }
 };
 
-interface Lab {
-  sb: Sandbox;
-  profile: Profile;
-  dataDir: string;
-  /** The macvlan plugin config on `subnet` (10.x.0.0/24), with `extra` keys. */
-  plugin(subnet: string, extra?: Record<string, unknown>): { type: string } & Record<string, unknown>;
-  leases(network: string): string[];
-}
-
-function makeLab(t: Test): Lab {
-  const sb = makeSandbox(t);
-  inNs(sb.host.name, "ip", ["link", "add", MASTER, "type", "veth", "peer", "name", "tcf-p0"]);
-  inNs(sb.host.name, "ip", ["link", "set", MASTER, "up"]);
-  inNs(sb.host.name, "ip", ["link", "set", "tcf-p0", "up"]);
-  const dataDir = t.testdir({});
-  return {
-    sb,
-    profile: probe(sb, PLUGIN),
-    dataDir,
-    plugin: (subnet, extra = {}) => ({ type: PLUGIN, master: MASTER, ipam: { type: "host-local", dataDir, ranges: [[{ subnet }]] }, ...extra }),
-    leases: (network) => {
-      try {
-        return readdirSync(`${dataDir}/${network}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
-      } catch {
-        return [];
-      }
-    },
-  };
-}
+type Lab = MasterLinkLab;
 
 async function main(t: Test): Promise<void> {
-  const lab = makeLab(t);
-  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(lab.profile.version)}${lab.profile.isReference ? " (reference behaviour: its known deviations are named, not failed)" : ""}`);
+  const lab = makeMasterLinkLab(t, PLUGIN, MASTER, "tcf-p0");
+  commentProfile(t, lab.profile);
   for (const version of ALL_VERSIONS) {
     await t.test(`ADD, CHECK, DEL at ${version}`, async (t) => lifecycle(t, lab, version));
   }
@@ -94,14 +65,9 @@ async function main(t: Test): Promise<void> {
 
 function lifecycle(t: Test, lab: Lab, version: string): void {
   const { sb, profile } = lab;
-  const network = `tcf-mv-${version.replaceAll(".", "")}`;
-  const ctr = sb.container();
-  const list = networkList(network, version, [lab.plugin("10.91.0.0/24")]);
-  const rt: RuntimeConf = { containerId: `tcf-mv-${version}`, netns: ctr.path, ifName: "eth0" };
+  const { network, ctr, list, rt } = versionAttachment(sb, "tcf-mv", version, [lab.plugin("10.91.0.0/24")]);
   if (!profile.supports(version)) {
-    const reply = expectPluginFailure(t, `ADD at unsupported ${version}`, () => addNetworkList(sb.runtime, list, rt));
-    expectSpec(t, profile, "no-1.1.0", false, `ADD at ${version} succeeds`);
-    if (reply) expectError(t, profile, reply, 1, `ADD at ${version}`);
+    expectUnsupportedAdd(t, sb, profile, list, rt, version);
     t.equal(containerLink(ctr), undefined, "no link made");
     return;
   }
@@ -121,20 +87,16 @@ function lifecycle(t: Test, lab: Lab, version: string): void {
   t.same(lab.leases(network), ["10.91.0.2"], "one lease");
 
   if (hasCheck(version)) {
-    expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
-    inNs(ctr.name, "ip", ["addr", "del", "10.91.0.2/24", "dev", "eth0"]);
-    const reply = expectPluginFailure(t, "CHECK without the address", () => checkNetworkList(sb.runtime, list, rt));
-    if (reply) expectError(t, profile, reply, undefined, "CHECK without the address");
+    const make = () => void inNs(ctr.name, "ip", ["addr", "del", "10.91.0.2/24", "dev", "eth0"]);
+    expectCheckCatches(t, sb, profile, list, rt, { what: "CHECK without the address", make });
   } else {
-    t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+    expectNoCheck(t, sb, list, rt);
   }
 
-  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
-  t.equal(containerLink(ctr), undefined, "DEL removed eth0");
-  t.same(lab.leases(network), [], "DEL released the lease");
-  expectOk(t, "DEL again", () => delNetworkList(sb.runtime, list, rt));
-  deleteNetns(ctr);
-  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+  expectRepeatedDel(t, sb, list, rt, ctr, () => {
+    t.equal(containerLink(ctr), undefined, "DEL removed eth0");
+    t.same(lab.leases(network), [], "DEL released the lease");
+  });
 }
 
 function traffic(t: Test, lab: Lab): void {
@@ -191,15 +153,13 @@ function ipamDns(t: Test, lab: Lab): void {
 function failures(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
   const ctr = sb.container();
-  const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "tcf-mv-bad", CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" };
+  const env = cniEnv("ADD", "tcf-mv-bad", ctr.path);
   const conf = (extra: Record<string, unknown>) => ({ cniVersion: "1.0.0", name: "tcf-mv-bad", ...lab.plugin("10.97.0.0/30", extra) });
   for (const [what, extra] of [
     ["an unknown mode", { mode: "bridged" }],
     ["an MTU above the master's", { mtu: 9000 }],
   ] as const) {
-    const reply = sb.invoke(PLUGIN, env, conf(extra));
-    expectError(t, profile, reply, undefined, `ADD with ${what}`);
-    expectSpec(t, profile, "config-error-999", (reply.json as { code?: number })?.code === 7, `ADD with ${what}: code 7`);
+    expectConfigError(t, profile, sb.invoke(PLUGIN, env, conf(extra)), `ADD with ${what}`);
   }
   const gone = sb.invoke(PLUGIN, { ...env, CNI_NETNS: "/run/netns/tcf-never-there" }, conf({}));
   expectError(t, profile, gone, undefined, "ADD into a missing netns");
@@ -218,20 +178,14 @@ function failures(t: Test, lab: Lab): void {
 
 function gcStatus(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
-  if (!expectSpec(t, profile, "no-1.1.0", profile.supports("1.1.0"), "1.1.0 is supported, so GC and STATUS can be asked")) return;
+  if (!expectSupports110(t, profile, "GC and STATUS")) return;
   const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.1.0", name: "tcf-mv-gc", ...lab.plugin("10.98.0.0/24"), ...extra });
-  const [keep, stale] = [sb.container(), sb.container()];
-  for (const ctr of [keep, stale]) {
-    const reply = sb.invoke(PLUGIN, { CNI_COMMAND: "ADD", CNI_CONTAINERID: ctr.name, CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" }, conf());
-    t.equal(reply.status, 0, `ADD ${ctr.name}`);
-  }
+  const [keep] = addKeepAndStale(t, sb, PLUGIN, conf());
   const gc = sb.invoke(PLUGIN, { CNI_COMMAND: "GC" }, conf({ "cni.dev/valid-attachments": [{ containerID: keep.name, ifname: "eth0" }] }));
   expectQuietSuccess(t, gc, "GC");
   t.same(lab.leases("tcf-mv-gc"), ["10.98.0.2"], "GC released the stale attachment's lease through IPAM");
 
-  expectQuietSuccess(t, sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf()), "STATUS with the master present");
-  const missing = sb.invoke(PLUGIN, { CNI_COMMAND: "STATUS" }, conf({ master: "tcf-nope" }));
-  expectError(t, profile, missing, 50, "STATUS with the master missing");
+  expectMasterStatus(t, lab, conf);
 }
 
 if (requireEnvironment(t) && pluginOrSkip(t, PLUGIN)) await main(t);

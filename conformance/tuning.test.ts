@@ -6,30 +6,35 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { compareVersions } from "../lib/cni/version.ts";
 import { inNs, ipJson } from "../test/helpers/netns.ts";
 import {
   ALL_VERSIONS,
-  deleteNetns,
+  cniEnv,
+  commentProfile,
+  expectCheckCatches,
+  expectConfigError,
   expectError,
+  expectNoCheck,
   expectOk,
-  expectPluginFailure,
+  expectRepeatedDel,
   expectSpec,
+  expectUnsupportedAdd,
+  hasCheck,
+  hostLocalIpam,
+  isLegacy,
   makeSandbox,
-  networkList,
   pluginOrSkip,
+  pluginsOrSkip,
   probe,
   requireEnvironment,
+  versionAttachment,
   type Netns,
   type Profile,
   type Sandbox,
 } from "./harness.ts";
-import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "../lib/runtime/index.ts";
+import { addNetworkList } from "../lib/runtime/index.ts";
 
 const PLUGIN = "tuning";
-
-const hasCheck = (version: string) => compareVersions(version, "0.4.0") >= 0;
-const isLegacy = (version: string) => compareVersions(version, "0.3.0") < 0;
 
 // Keys every implementation since the reference 1.1.1 knows; IFNAME-free, because the reference's
 // CHECK before v1.3.0 does not replace it.
@@ -77,7 +82,7 @@ function makeLab(t: Test): Lab {
     sb,
     profile: probe(sb, PLUGIN),
     dataDir,
-    bridge: (subnet) => ({ type: "bridge", bridge: "tcf-tu0", isGateway: true, ipam: { type: "host-local", dataDir: ipamDir, ranges: [[{ subnet }]] } }),
+    bridge: (subnet) => ({ type: "bridge", bridge: "tcf-tu0", isGateway: true, ipam: hostLocalIpam(ipamDir, subnet) }),
     tuning: (extra = {}) => ({ type: PLUGIN, dataDir, ...TUNED, ...extra }),
     saved: () => (existsSync(dataDir) ? readdirSync(dataDir) : []),
     vethContainer: () => {
@@ -92,8 +97,8 @@ function makeLab(t: Test): Lab {
 
 async function main(t: Test): Promise<void> {
   const lab = makeLab(t);
-  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(lab.profile.version)}${lab.profile.isReference ? " (reference behaviour: its known deviations are named, not failed)" : ""}`);
-  if (!pluginOrSkip(t, "bridge") || !pluginOrSkip(t, "host-local")) return;
+  commentProfile(t, lab.profile);
+  if (!pluginsOrSkip(t, "bridge", "host-local")) return;
   for (const version of ALL_VERSIONS) {
     await t.test(`bridge + tuning: ADD, CHECK, DEL at ${version}`, async (t) => lifecycle(t, lab, version));
   }
@@ -104,14 +109,9 @@ async function main(t: Test): Promise<void> {
 
 function lifecycle(t: Test, lab: Lab, version: string): void {
   const { sb, profile } = lab;
-  const network = `tcf-tu-${version.replaceAll(".", "")}`;
-  const ctr = sb.container();
-  const list = networkList(network, version, [lab.bridge("10.94.0.0/24"), lab.tuning()]);
-  const rt: RuntimeConf = { containerId: `tcf-tu-${version}`, netns: ctr.path, ifName: "eth0" };
+  const { ctr, list, rt } = versionAttachment(sb, "tcf-tu", version, [lab.bridge("10.94.0.0/24"), lab.tuning()]);
   if (!profile.supports(version)) {
-    const reply = expectPluginFailure(t, `ADD at unsupported ${version}`, () => addNetworkList(sb.runtime, list, rt));
-    expectSpec(t, profile, "no-1.1.0", false, `ADD at ${version} succeeds`);
-    if (reply) expectError(t, profile, reply, 1, `ADD at ${version}`);
+    expectUnsupportedAdd(t, sb, profile, list, rt, version);
     return;
   }
 
@@ -129,25 +129,21 @@ function lifecycle(t: Test, lab: Lab, version: string): void {
   }
 
   if (hasCheck(version)) {
-    expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
-    inNs(ctr.name, "ip", ["link", "set", "eth0", "mtu", "1500"]);
-    const reply = expectPluginFailure(t, "CHECK with the MTU changed behind its back", () => checkNetworkList(sb.runtime, list, rt));
-    if (reply) expectError(t, profile, reply, undefined, "CHECK with the MTU changed");
+    const make = () => void inNs(ctr.name, "ip", ["link", "set", "eth0", "mtu", "1500"]);
+    expectCheckCatches(t, sb, profile, list, rt, { what: "CHECK with the MTU changed behind its back", error: "CHECK with the MTU changed", make });
   } else {
-    t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+    expectNoCheck(t, sb, list, rt);
   }
 
-  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
-  t.equal(linkOf(ctr), undefined, "the bridge's DEL removed eth0");
-  t.same(lab.saved(), [], "tuning kept nothing saved");
-  expectOk(t, "DEL again", () => delNetworkList(sb.runtime, list, rt));
-  deleteNetns(ctr);
-  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+  expectRepeatedDel(t, sb, list, rt, ctr, () => {
+    t.equal(linkOf(ctr), undefined, "the bridge's DEL removed eth0");
+    t.same(lab.saved(), [], "tuning kept nothing saved");
+  });
 }
 
 /** A tuning request on a container made by vethContainer, with the prevResult an interface plugin would pass. */
 function tuningRequest(lab: Lab, ctr: Netns, command: string, extra: Record<string, unknown> = {}) {
-  const env = { CNI_COMMAND: command, CNI_CONTAINERID: ctr.name, CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" };
+  const env = cniEnv(command, ctr.name, ctr.path);
   const prevResult = { cniVersion: "1.0.0", interfaces: [{ name: "eth0", mac: linkOf(ctr)?.address, sandbox: ctr.path }], ips: [{ address: "10.95.0.2/24", interface: 0 }] };
   return lab.sb.invoke(PLUGIN, env, { cniVersion: "1.0.0", name: "tcf-tu-direct", prevResult, ...lab.tuning(extra) });
 }
@@ -169,13 +165,10 @@ function refused(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
   const ctr = lab.vethContainer();
   const before = { link: attributes(ctr), somaxconn: sysctl(ctr, "net/core/somaxconn") };
-  const noPrev = sb.invoke(PLUGIN, { CNI_COMMAND: "ADD", CNI_CONTAINERID: ctr.name, CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" }, { cniVersion: "1.0.0", name: "tcf-tu-bad", ...lab.tuning() });
-  expectError(t, profile, noPrev, undefined, "ADD without prevResult");
-  expectSpec(t, profile, "config-error-999", (noPrev.json as { code?: number })?.code === 7, "ADD without prevResult: code 7");
+  const noPrev = sb.invoke(PLUGIN, cniEnv("ADD", ctr.name, ctr.path), { cniVersion: "1.0.0", name: "tcf-tu-bad", ...lab.tuning() });
+  expectConfigError(t, profile, noPrev, "ADD without prevResult");
   for (const key of ["kernel.hostname", "net/../kernel/hostname"]) {
-    const reply = tuningRequest(lab, ctr, "ADD", { sysctl: { [key]: "tcf" } });
-    expectError(t, profile, reply, undefined, `ADD with sysctl "${key}"`);
-    expectSpec(t, profile, "config-error-999", (reply.json as { code?: number })?.code === 7, `ADD with sysctl "${key}": code 7`);
+    expectConfigError(t, profile, tuningRequest(lab, ctr, "ADD", { sysctl: { [key]: "tcf" } }), `ADD with sysctl "${key}"`);
   }
   t.same({ link: attributes(ctr), somaxconn: sysctl(ctr, "net/core/somaxconn") }, before, "nothing changed in the container");
   t.same(lab.saved(), [], "nothing saved");

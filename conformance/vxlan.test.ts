@@ -2,24 +2,34 @@
 // same directory: ADD/CHECK/DEL at every spec version with the container link, address, lease and
 // the shared host state checked in the namespaces; CHECK noticing host drift and GC repairing it;
 // chaining; failures that leave nothing behind; GC reconciling peers and leases; STATUS 50 and 51.
-import { readdirSync } from "node:fs";
 import t, { type Test } from "tap";
-import { compareVersions } from "../lib/cni/version.ts";
-import { addNetworkList, checkNetworkList, delNetworkList, RuntimeError, type RuntimeConf } from "../lib/runtime/index.ts";
+import { addNetworkList, checkNetworkList, delNetworkList, type RuntimeConf } from "../lib/runtime/index.ts";
 import { inNs, ipJson } from "../test/helpers/netns.ts";
 import {
+  addHostVeth,
+  addKeepAndStale,
   ALL_VERSIONS,
-  deleteNetns,
+  cniEnv,
+  expectCheckCatches,
   expectError,
+  expectNoCheck,
   expectOk,
-  expectPluginFailure,
   expectQuietSuccess,
+  expectRepeatedDel,
+  hasAddress,
+  hasCheck,
+  hostLocalIpam,
+  hostLocalLeases,
+  isLegacy,
+  isV0x,
+  linkDetails,
   makeSandbox,
   networkList,
   pluginOrSkip,
   probe,
   requireEnvironment,
-  type Netns,
+  versionAttachment,
+  versionSays,
   type Profile,
   type Sandbox,
 } from "./harness.ts";
@@ -30,20 +40,6 @@ const VNI = 4321;
 const DEVICE = `vxlan.${VNI}`;
 const BRIDGE = `vxbr.${VNI}`;
 
-const hasCheck = (version: string) => compareVersions(version, "0.4.0") >= 0;
-const isLegacy = (version: string) => compareVersions(version, "0.3.0") < 0;
-const isV0x = (version: string) => compareVersions(version, "1.0.0") < 0;
-
-interface LinkJson {
-  ifname: string;
-  address: string;
-  mtu: number;
-  master?: string;
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
-}
-
-const link = (ns: string, name: string): LinkJson | undefined => ipJson<LinkJson[]>(ns, ["-d", "link", "show"]).find((l) => l.ifname === name);
-const hasAddress = (ns: Netns, cidr: string): boolean => inNs(ns.name, "ip", ["-o", "addr", "show", "dev", "eth0"]).includes(` ${cidr} `);
 const routesOn = (ns: string, dev: string): string[] => ipJson<Array<{ dst: string }>>(ns, ["route", "show", "dev", dev]).map((r) => r.dst);
 
 interface Lab {
@@ -58,10 +54,7 @@ interface Lab {
 function makeLab(t: Test): Lab {
   const sb = makeSandbox(t);
   // The underlay: a veth whose far end stays in the host netns; the peer 10.210.0.2 is on its subnet.
-  inNs(sb.host.name, "ip", ["link", "add", UNDERLAY, "type", "veth", "peer", "name", "tcf-ul1"]);
-  inNs(sb.host.name, "ip", ["addr", "add", "10.210.0.1/24", "dev", UNDERLAY]);
-  inNs(sb.host.name, "ip", ["link", "set", UNDERLAY, "up"]);
-  inNs(sb.host.name, "ip", ["link", "set", "tcf-ul1", "up"]);
+  addHostVeth(sb, UNDERLAY, "tcf-ul1", "10.210.0.1/24");
   const dataDir = t.testdir({});
   return {
     sb,
@@ -76,22 +69,16 @@ function makeLab(t: Test): Lab {
         { ip: "10.210.0.1", subnet },
         { ip: "10.210.0.2", subnet: "10.211.2.0/24" },
       ],
-      ipam: { type: "host-local", dataDir, ranges: [[{ subnet }]] },
+      ipam: hostLocalIpam(dataDir, subnet),
       ...extra,
     }),
-    leases: (network) => {
-      try {
-        return readdirSync(`${dataDir}/${network}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
-      } catch {
-        return [];
-      }
-    },
+    leases: (network) => hostLocalLeases(dataDir, network),
   };
 }
 
 async function main(t: Test): Promise<void> {
   const lab = makeLab(t);
-  t.comment(`${PLUGIN}: VERSION says ${JSON.stringify(lab.profile.version)}`);
+  t.comment(versionSays(lab.profile));
   for (const version of ALL_VERSIONS) {
     await t.test(`ADD, CHECK, DEL at ${version}`, async (t) => lifecycle(t, lab, version));
   }
@@ -102,18 +89,15 @@ async function main(t: Test): Promise<void> {
 
 function lifecycle(t: Test, lab: Lab, version: string): void {
   const { sb, profile } = lab;
-  const network = `tcf-vx-${version.replaceAll(".", "")}`;
-  const ctr = sb.container();
-  const list = networkList(network, version, [lab.plugin()]);
-  const rt: RuntimeConf = { containerId: `tcf-vx-${version}`, netns: ctr.path, ifName: "eth0" };
+  const { network, ctr, list, rt } = versionAttachment(sb, "tcf-vx", version, [lab.plugin()]);
 
   const result = expectOk(t, `ADD at ${version}`, () => addNetworkList(sb.runtime, list, rt)) as Record<string, any> | undefined;
   if (!result) return;
-  const eth0 = link(ctr.name, "eth0");
+  const eth0 = linkDetails(ctr.name, "eth0");
   t.equal(eth0?.linkinfo?.info_kind, "veth", "eth0 is a veth");
   t.equal(eth0?.mtu, 1450, "MTU 1500 − 50");
   t.ok(hasAddress(ctr, "10.211.1.2/24"), "with the IPAM address");
-  t.equal(link(sb.host.name, DEVICE)?.master, undefined, "routed mode: the vxlan device is not bridged");
+  t.equal(linkDetails(sb.host.name, DEVICE)?.master, undefined, "routed mode: the vxlan device is not bridged");
   t.same(routesOn(sb.host.name, DEVICE), ["10.211.2.0/24"], "the peer's subnet is routed through the device");
   t.equal(result.cniVersion, version);
   if (isLegacy(version)) {
@@ -130,29 +114,23 @@ function lifecycle(t: Test, lab: Lab, version: string): void {
   t.same(lab.leases(network), ["10.211.1.2"], "one lease");
 
   if (hasCheck(version)) {
-    expectOk(t, "CHECK right after ADD", () => checkNetworkList(sb.runtime, list, rt));
-    inNs(sb.host.name, "ip", ["route", "del", "10.211.2.0/24", "dev", DEVICE]);
-    const reply = expectPluginFailure(t, "CHECK without the peer's route", () => checkNetworkList(sb.runtime, list, rt));
-    if (reply) {
-      expectError(t, profile, reply, 7, "CHECK without the peer's route");
-      t.match((reply.json as { msg?: string })?.msg, /lacks peer state: route 10\.211\.2\.0\/24/, "names the missing route");
-    }
+    const make = () => void inNs(sb.host.name, "ip", ["route", "del", "10.211.2.0/24", "dev", DEVICE]);
+    const reply = expectCheckCatches(t, sb, profile, list, rt, { what: "CHECK without the peer's route", code: 7, make });
+    if (reply) t.match((reply.json as { msg?: string })?.msg, /lacks peer state: route 10\.211\.2\.0\/24/, "names the missing route");
     // ADD trusts the state it recorded; GC compares with the kernel and repairs.
     const gc = sb.invoke(PLUGIN, { CNI_COMMAND: "GC" }, { cniVersion: "1.1.0", name: network, ...lab.plugin(), "cni.dev/valid-attachments": [{ containerID: rt.containerId, ifname: "eth0" }] });
     expectQuietSuccess(t, gc, "GC");
     t.same(routesOn(sb.host.name, DEVICE), ["10.211.2.0/24"], "GC put the route back");
     expectOk(t, "CHECK after GC", () => checkNetworkList(sb.runtime, list, rt));
   } else {
-    t.throws(() => checkNetworkList(sb.runtime, list, rt), RuntimeError, "the runtime does not CHECK below 0.4.0");
+    expectNoCheck(t, sb, list, rt);
   }
 
-  expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
-  t.equal(link(ctr.name, "eth0"), undefined, "DEL removed eth0");
-  t.same(lab.leases(network), [], "DEL released the lease");
-  t.equal(link(sb.host.name, DEVICE)?.linkinfo?.info_kind, "vxlan", "the shared vxlan device stays");
-  expectOk(t, "DEL again", () => delNetworkList(sb.runtime, list, rt));
-  deleteNetns(ctr);
-  expectOk(t, "DEL after the netns was deleted", () => delNetworkList(sb.runtime, list, rt));
+  expectRepeatedDel(t, sb, list, rt, ctr, () => {
+    t.equal(linkDetails(ctr.name, "eth0"), undefined, "DEL removed eth0");
+    t.same(lab.leases(network), [], "DEL released the lease");
+    t.equal(linkDetails(sb.host.name, DEVICE)?.linkinfo?.info_kind, "vxlan", "the shared vxlan device stays");
+  });
 }
 
 function chained(t: Test, lab: Lab): void {
@@ -166,13 +144,13 @@ function chained(t: Test, lab: Lab): void {
   t.equal(result.interfaces?.[ours?.interface]?.name, "eth0", "the vxlan IP points at eth0");
   expectOk(t, "CHECK", () => checkNetworkList(sb.runtime, list, rt));
   expectOk(t, "DEL", () => delNetworkList(sb.runtime, list, rt));
-  t.equal(link(ctr.name, "eth0"), undefined, "eth0 gone");
+  t.equal(linkDetails(ctr.name, "eth0"), undefined, "eth0 gone");
 }
 
 function failures(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
   const ctr = sb.container();
-  const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "tcf-vx-bad", CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" };
+  const env = cniEnv("ADD", "tcf-vx-bad", ctr.path);
   const conf = (extra: Record<string, unknown>, subnet = "10.212.1.0/30") => ({ cniVersion: "1.1.0", name: "tcf-vx-bad", ...lab.plugin(extra, subnet) });
   for (const [what, extra] of [
     ["no vni", { vni: null }],
@@ -185,7 +163,7 @@ function failures(t: Test, lab: Lab): void {
   }
   const gone = sb.invoke(PLUGIN, { ...env, CNI_NETNS: "/run/netns/tcf-never-there" }, conf({}));
   expectError(t, profile, gone, 3, "ADD into a missing netns");
-  t.equal(link(ctr.name, "eth0"), undefined, "no link after refused ADDs");
+  t.equal(linkDetails(ctr.name, "eth0"), undefined, "no link after refused ADDs");
   t.same(lab.leases("tcf-vx-bad"), [], "no lease after refused ADDs");
 
   // 10.212.1.0/30 has a single address to give: the second container's ADD fails in IPAM.
@@ -193,18 +171,14 @@ function failures(t: Test, lab: Lab): void {
   t.equal(sb.invoke(PLUGIN, { ...env, CNI_CONTAINERID: "tcf-vx-one", CNI_NETNS: first.path }, conf({})).status, 0, "ADD the only address");
   const exhausted = sb.invoke(PLUGIN, env, conf({}));
   expectError(t, profile, exhausted, undefined, "ADD with the range exhausted");
-  t.equal(link(ctr.name, "eth0"), undefined, "the failed ADD left no link in the container");
+  t.equal(linkDetails(ctr.name, "eth0"), undefined, "the failed ADD left no link in the container");
   t.same(lab.leases("tcf-vx-bad"), ["10.212.1.2"], "only the first container's lease");
 }
 
 function gcStatus(t: Test, lab: Lab): void {
   const { sb, profile } = lab;
   const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.1.0", name: "tcf-vx-gc", ...lab.plugin({}, "10.213.1.0/24"), ...extra });
-  const [keep, stale] = [sb.container(), sb.container()];
-  for (const ctr of [keep, stale]) {
-    const reply = sb.invoke(PLUGIN, { CNI_COMMAND: "ADD", CNI_CONTAINERID: ctr.name, CNI_NETNS: ctr.path, CNI_IFNAME: "eth0" }, conf());
-    t.equal(reply.status, 0, `ADD ${ctr.name}`);
-  }
+  const [keep] = addKeepAndStale(t, sb, PLUGIN, conf());
   const valid = [{ containerID: keep.name, ifname: "eth0" }];
   const newPeer = { ip: "10.210.0.3", subnet: "10.211.3.0/24" };
   const gc = sb.invoke(PLUGIN, { CNI_COMMAND: "GC" }, conf({ peers: [newPeer], "cni.dev/valid-attachments": valid }));
