@@ -35,10 +35,15 @@ export function withVethSockets<T>(ctx: PluginContext, fn: (s: VethSockets) => T
   }
 }
 
-/** DEL: `ip -n <container> link del <CNI_IFNAME>` (the host end goes with it); done when the netns or link is gone. */
-export function deleteContainerVeth(ctx: PluginContext): void {
+/**
+ * DEL: `ip -n <container> link del <CNI_IFNAME>` (the host end goes with it). When the container
+ * netns is already gone, the host end named in prevResult is deleted if it is still a veth port of
+ * `bridge`: the kernel tears a deleted netns down asynchronously, and a netns kept alive by
+ * something else would otherwise leave the port on the bridge.
+ */
+export function deleteContainerVeth(ctx: PluginContext, bridge: string): void {
   const netns = openContainerNetnsIfPresent(ctx);
-  if (!netns) return;
+  if (!netns) return deleteHostEnds(ctx, bridge);
   try {
     const nl = openRtnlIn(netns);
     try {
@@ -49,6 +54,21 @@ export function deleteContainerVeth(ctx: PluginContext): void {
     }
   } finally {
     netns.close();
+  }
+}
+
+function deleteHostEnds(ctx: PluginContext, bridge: string): void {
+  const names = (ctx.prevResult?.interfaces ?? []).filter((i) => !i.sandbox && i.name !== bridge).map((i) => i.name);
+  if (!names.length) return;
+  const nl = NetlinkSocket.open(NETLINK_ROUTE);
+  try {
+    const master = findLinkByName(nl, bridge);
+    for (const name of names) {
+      const link = findLinkByName(nl, name);
+      if (link?.kind === "veth" && master && link.master === master.index) deleteLink(nl, link.index, `veth "${name}"`);
+    }
+  } finally {
+    nl.close();
   }
 }
 

@@ -163,7 +163,7 @@ function del(ctx: PluginContext): void {
   withNft(true, (nft) =>
     runAll([
       ["remove nftables rules", () => removeRules(nft!, ownerOf(ctx, cfg))],
-      [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx)],
+      [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx, cfg.bridge)],
       ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
     ]),
   );

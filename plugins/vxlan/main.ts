@@ -119,7 +119,7 @@ function del(ctx: PluginContext): void {
   // The shared host state stays: other containers use it (GC reconciles it).
   runAll([
     ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
-    [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx)],
+    [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx, cfg.bridge)],
     ["remove nftables rules", () => removeMasquerade(ownerOf(ctx, cfg))],
   ]);
 }
