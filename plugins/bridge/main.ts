@@ -1,7 +1,7 @@
 import { configureIface } from "../../lib/cni/configure-iface.ts";
 import { delegate } from "../../lib/cni/delegate.ts";
 import { CniCode, CniError } from "../../lib/cni/errors.ts";
-import type { Interface, Result } from "../../lib/cni/result.ts";
+import type { Interface, IpConfig, Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
 import { runAll, UndoStack } from "../../lib/cni/undo.ts";
 import { checkVethOnBridge, deleteContainerVeth, withVethSockets, type VethSockets } from "../../lib/cni/veth-attachment.ts";
@@ -59,6 +59,13 @@ function add(ctx: PluginContext): Result {
 }
 
 function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft: NftConnection | undefined, undo: UndoStack): Result {
+  // Addresses and their nftables rules come first: the kernel's wait after a commit (see withNft)
+  // then overlaps the link work below instead of adding to the end of the command.
+  const addressing = cfg.ipamType ? allocateAddresses(ctx, cfg, cfg.ipamType, undo) : undefined;
+  if (nft && (cfg.ipMasq || cfg.isolation)) {
+    commitRules(nft, undo, ownerOf(ctx, cfg), (tx, owner) => queueAddressRules(nft, tx, owner, cfg, addressing?.ips ?? []));
+  }
+
   const vlanFiltering = cfg.vlan !== undefined || cfg.vlanTrunk.length > 0;
   const bridge = ensureBridge(s.host, { name: cfg.bridge, mtu: cfg.mtu, promisc: cfg.promiscMode, vlanFiltering: vlanFiltering || undefined });
   const veth = createVethPair(s.container, s.host, {
@@ -71,6 +78,10 @@ function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft:
 
   setLink(s.host, veth.host.index, { master: bridge.index, up: true, bridgePort: portSettings(cfg) }, `veth "${veth.host.name}"`);
   if (vlanFiltering) setPortVlans(s.host, veth.host, cfg);
+  if (nft && cfg.macSpoofCheck && veth.container.mac) {
+    const mac = veth.container.mac;
+    commitRules(nft, undo, ownerOf(ctx, cfg), (tx, owner) => queueMacSpoofCheck(tx, owner, veth.host.name, mac));
+  }
 
   const result: Result = {
     cniVersion: ctx.cniVersion,
@@ -79,43 +90,46 @@ function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft:
       { name: veth.host.name, mac: veth.host.mac },
       { name: veth.container.name, mac: veth.container.mac, sandbox: ctx.env.netns },
     ],
+    ...addressing,
   };
-  const containerLink = { netns: s.containerNetns, nl: s.container, index: veth.container.index, name: veth.container.name };
-
-  if (cfg.ipamType) {
-    const ipamType = cfg.ipamType;
-    const ipam = delegate(ctx, ipamType, "ADD");
-    undo.push("release the IPAM lease", () => void delegate(ctx, ipamType, "DEL"));
-    if (!ipam?.ips?.length) throw new CniError(CniCode.internal, `IPAM plugin "${ipamType}" returned no IP addresses`);
-    result.ips = ipam.ips.map((ip) => (cfg.isGateway ? withSubnetGateway({ ...ip, interface: CONTAINER_IF }) : { ...ip, interface: CONTAINER_IF }));
-    result.routes = cfg.isDefaultGateway ? withDefaultRoutes(ipam.routes ?? [], result.ips) : (ipam.routes ?? []);
-    result.dns = cfg.dns ?? ipam.dns;
-    if (nft) applyRules(ctx, cfg, nft, bridge.name, result, undo);
+  if (result.ips) {
+    const containerLink = { netns: s.containerNetns, nl: s.container, index: veth.container.index, name: veth.container.name };
     configureIface(containerLink, result, CONTAINER_IF, { dad: cfg.enableDad });
     if (cfg.isGateway) setupGateways(s.host, bridge, result.ips, cfg.forceAddress);
-  } else {
-    if (nft) applyRules(ctx, cfg, nft, bridge.name, result, undo);
-    if (!cfg.disableContainerInterface) setLink(s.container, veth.container.index, { up: true }, `veth "${veth.container.name}"`);
+  } else if (!cfg.disableContainerInterface) {
+    setLink(s.container, veth.container.index, { up: true }, `veth "${veth.container.name}"`);
   }
   if (cfg.dns && !cfg.ipamType) result.dns = cfg.dns;
   finishInterfaces(s, result);
   return result;
 }
 
+/** IPAM ADD (released by the undo stack) and what it gives the result, bound to the container veth. */
+function allocateAddresses(ctx: PluginContext, cfg: BridgeConfig, ipamType: string, undo: UndoStack): Pick<Result, "ips" | "routes" | "dns"> {
+  const ipam = delegate(ctx, ipamType, "ADD");
+  undo.push("release the IPAM lease", () => void delegate(ctx, ipamType, "DEL"));
+  if (!ipam?.ips?.length) throw new CniError(CniCode.internal, `IPAM plugin "${ipamType}" returned no IP addresses`);
+  const ips = ipam.ips.map((ip) => (cfg.isGateway ? withSubnetGateway({ ...ip, interface: CONTAINER_IF }) : { ...ip, interface: CONTAINER_IF }));
+  const routes = cfg.isDefaultGateway ? withDefaultRoutes(ipam.routes ?? [], ips) : (ipam.routes ?? []);
+  const dns = cfg.dns ?? ipam.dns;
+  return dns ? { ips, routes, dns } : { ips, routes };
+}
+
 const ownerOf = (ctx: PluginContext, cfg: BridgeConfig): RuleOwner => ({ net: cfg.network, id: ctx.env.containerId, ifname: ctx.env.ifname });
 
-/** ipMasq, isolation and macspoofchk as one nftables transaction: all of it or none. */
-function applyRules(ctx: PluginContext, cfg: BridgeConfig, conn: NftConnection, bridgeName: string, result: Result, undo: UndoStack): void {
+/** Commits what `queue` adds as one transaction (all or none); the undo stack removes `owner`'s rules. */
+function commitRules(conn: NftConnection, undo: UndoStack, owner: RuleOwner, queue: (tx: NftTransaction, owner: RuleOwner) => void): void {
   const tx = new NftTransaction();
-  const owner = ownerOf(ctx, cfg);
-  if (cfg.ipMasq && result.ips?.length) queueMasquerade(tx, owner, result.ips.map((ip) => parsePrefix(ip.address)));
-  if (cfg.isolation && !isIsolated(conn, bridgeName)) queueIsolation(tx, bridgeName);
-  const hostVeth = result.interfaces?.[HOST_VETH_IF];
-  const containerMac = result.interfaces?.[CONTAINER_IF]?.mac;
-  if (cfg.macSpoofCheck && hostVeth && containerMac) queueMacSpoofCheck(tx, owner, hostVeth.name, containerMac);
+  queue(tx, owner);
   if (!tx.length) return;
   conn.commit(tx);
   undo.push("remove nftables rules", () => removeRules(conn, owner));
+}
+
+/** ipMasq for the container's addresses and, the first time, isolation of its bridge. */
+function queueAddressRules(conn: NftConnection, tx: NftTransaction, owner: RuleOwner, cfg: BridgeConfig, ips: IpConfig[]): void {
+  if (cfg.ipMasq && ips.length) queueMasquerade(tx, owner, ips.map((ip) => parsePrefix(ip.address)));
+  if (cfg.isolation && !isIsolated(conn, cfg.bridge)) queueIsolation(tx, cfg.bridge);
 }
 
 /** Deletes the rules `owner` made (found by their comments, so no netns or prevResult is needed). */
