@@ -1,7 +1,7 @@
 import { formatMac } from "../ip/mac.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { openRtnlIn } from "../netns/sockets.ts";
+import { withRtnlIn } from "../netns/sockets.ts";
 import { findLinkByName, type Link } from "../rtnl/links.ts";
 import { deleteChildLink, findMaster, withChildLinkSockets } from "./child-link.ts";
 import { checkIfaceConfig } from "./configure-iface.ts";
@@ -32,17 +32,7 @@ export function delChildLink(ctx: PluginContext, kind: string): void {
       `delete the ${kind} link`,
       () => {
         const netns = openContainerNetnsIfPresent(ctx);
-        if (!netns) return;
-        try {
-          const nl = openRtnlIn(netns);
-          try {
-            deleteChildLink(nl, ctx.env.ifname, kind);
-          } finally {
-            nl.close();
-          }
-        } finally {
-          netns.close();
-        }
+        if (netns) withRtnlIn(netns, (nl) => deleteChildLink(nl, ctx.env.ifname, kind));
       },
     ],
   ]);

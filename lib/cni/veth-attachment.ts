@@ -1,7 +1,7 @@
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { openNetns, type Netns } from "../netns/netns.ts";
-import { openRtnlIn } from "../netns/sockets.ts";
+import { openRtnlIn, withRtnlIn } from "../netns/sockets.ts";
 import { deleteLink, findLinkByIndex, findLinkByName, type Link } from "../rtnl/links.ts";
 import { checkIfaceConfig } from "./configure-iface.ts";
 import { openContainerNetns, openContainerNetnsIfPresent } from "./container-netns.ts";
@@ -44,17 +44,10 @@ export function withVethSockets<T>(ctx: PluginContext, fn: (s: VethSockets) => T
 export function deleteContainerVeth(ctx: PluginContext, bridge: string): void {
   const netns = openContainerNetnsIfPresent(ctx);
   if (!netns) return deleteHostEnds(ctx, bridge);
-  try {
-    const nl = openRtnlIn(netns);
-    try {
-      const link = findLinkByName(nl, ctx.env.ifname);
-      if (link) deleteLink(nl, link.index, `veth "${ctx.env.ifname}"`);
-    } finally {
-      nl.close();
-    }
-  } finally {
-    netns.close();
-  }
+  withRtnlIn(netns, (nl) => {
+    const link = findLinkByName(nl, ctx.env.ifname);
+    if (link) deleteLink(nl, link.index, `veth "${ctx.env.ifname}"`);
+  });
 }
 
 function deleteHostEnds(ctx: PluginContext, bridge: string): void {

@@ -120,6 +120,20 @@ export class NetlinkNftConnection implements NftConnection {
   }
 }
 
+/**
+ * Runs `fn` with an nftables connection to this process's namespace, closed afterwards. Closing a
+ * netfilter socket right after a commit waits for the kernel's RCU grace period (nf_tables flushes
+ * its destroy work on release, ~10-15 ms here): commit early in `fn` so the rest overlaps it.
+ */
+export function withNft<T>(fn: (conn: NftConnection) => T): T {
+  const conn = openNft();
+  try {
+    return fn(conn);
+  } finally {
+    conn.close();
+  }
+}
+
 /** An nftables connection to `netns` (or this process's namespace), owning its socket. */
 export function openNft(netns?: Netns): NetlinkNftConnection & { close(): void } {
   const nl = netns ? openNfnlIn(netns) : NetlinkSocket.open(NETLINK_NETFILTER);

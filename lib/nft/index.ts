@@ -1,6 +1,6 @@
 // nftables over nfnetlink: transactions, expressions, intent-level rule helpers, listings, a fake.
 export { NftTransaction } from "./transaction.ts";
-export { NetlinkNftConnection, openNft, type NftConnection } from "./connection.ts";
+export { NetlinkNftConnection, openNft, withNft, type NftConnection } from "./connection.ts";
 export { FakeNftConnection } from "./fake.ts";
 export { NftCommitError, NftInputError } from "./errors.ts";
 export { ownerComment, parseOwnerComment, isOwnedBy, listOwnedRules, type RuleOwner } from "./owner.ts";

@@ -11,7 +11,7 @@ import { isIsolated, queueIsolation } from "../../lib/host/isolation.ts";
 import { listMacSpoofRules, queueMacSpoofCheck } from "../../lib/host/mac-spoof-check.ts";
 import { listMasqueradeRules, queueMasquerade } from "../../lib/host/masquerade.ts";
 import { parsePrefix } from "../../lib/ip/address.ts";
-import { NftTransaction, openNft, parseOwnerComment, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
+import { NftTransaction, parseOwnerComment, withNft, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
 import { setupGateways, withDefaultRoutes, withSubnetGateway } from "../../lib/host/gateways.ts";
 import { createVethPair } from "../../lib/host/veth.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
@@ -29,23 +29,9 @@ const CONTAINER_IF = 2;
 
 const needsRules = (cfg: BridgeConfig): boolean => cfg.ipMasq || cfg.isolation || cfg.macSpoofCheck;
 
-/**
- * Runs `fn` with an nftables connection, closed last. Closing a netfilter socket right after a
- * commit waits for the kernel's RCU grace period (nf_tables flushes its destroy work on release,
- * ~10-15 ms here); committing early and closing late lets the rest of the command overlap it.
- */
-function withNft<T>(open: boolean, fn: (conn: NftConnection | undefined) => T): T {
-  const conn = open ? openNft() : undefined;
-  try {
-    return fn(conn);
-  } finally {
-    conn?.close();
-  }
-}
-
 function add(ctx: PluginContext): Result {
   const cfg = parseBridgeConfig(ctx.config, ctx.cniArgs);
-  return withNft(needsRules(cfg), (nft) =>
+  const run = (nft: NftConnection | undefined) =>
     withVethSockets(ctx, (s) => {
       const undo = new UndoStack();
       try {
@@ -54,8 +40,9 @@ function add(ctx: PluginContext): Result {
         undo.unwind(ctx.log); // while the sockets are still open
         throw e;
       }
-    }),
-  );
+    });
+  // The nftables connection is the outermost: it closes last (see withNft).
+  return needsRules(cfg) ? withNft(run) : run(undefined);
 }
 
 function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft: NftConnection | undefined, undo: UndoStack): Result {
@@ -174,9 +161,9 @@ function del(ctx: PluginContext): void {
   const cfg = parseBridgeConfig(ctx.config);
   const ipamType = cfg.ipamType;
   // Rules first: the kernel's wait after an nftables commit then overlaps the veth deletion.
-  withNft(true, (nft) =>
+  withNft((nft) =>
     runAll([
-      ["remove nftables rules", () => removeRules(nft!, ownerOf(ctx, cfg))],
+      ["remove nftables rules", () => removeRules(nft, ownerOf(ctx, cfg))],
       [`delete veth "${ctx.env.ifname}"`, () => deleteContainerVeth(ctx, cfg.bridge)],
       ...(ipamType ? [["release the IPAM lease", () => void delegate(ctx, ipamType, "DEL")] as [string, () => void]] : []),
     ]),
@@ -204,7 +191,7 @@ function gc(ctx: PluginContext): void {
   const ipamType = cfg.ipamType;
   runAll([
     ...(ipamType ? [["collect IPAM leases", () => void delegate(ctx, ipamType, "GC")] as [string, () => void]] : []),
-    ["remove stale nftables rules", () => withNft(true, (nft) => removeRules(nft!, { net: cfg.network }, (o) => valid.has(`${o.id}/${o.ifname}`)))],
+    ["remove stale nftables rules", () => withNft((nft) => removeRules(nft, { net: cfg.network }, (o) => valid.has(`${o.id}/${o.ifname}`)))],
   ]);
 }
 

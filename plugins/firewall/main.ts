@@ -2,7 +2,7 @@ import { CniCode, CniError, invalidConfig } from "../../lib/cni/errors.ts";
 import type { Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
 import { validAttachments } from "../../lib/cni/valid-attachments.ts";
-import { openNft, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
+import { withNft, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
 import { withHostLock } from "../../lib/overlay/host-lock.ts";
 import { missingRules } from "./check.ts";
 import { attachmentOf, parseFirewallConfig } from "./config.ts";
@@ -16,29 +16,22 @@ export const info: PluginInfo = {
 const ownerOf = (ctx: PluginContext, network: string): RuleOwner => ({ net: network, id: ctx.env.containerId, ifname: ctx.env.ifname });
 
 /** nftables in the netns the plugin runs in (the host's), under the host lock: shared chains are made and removed by one invocation at a time. */
-function withNft<T>(fn: (conn: NftConnection) => T): T {
-  return withHostLock("firewall", () => {
-    const conn = openNft();
-    try {
-      return fn(conn);
-    } finally {
-      conn.close();
-    }
-  });
+function withLockedNft<T>(fn: (conn: NftConnection) => T): T {
+  return withHostLock("firewall", () => withNft(fn));
 }
 
 function add(ctx: PluginContext): Result {
   const cfg = parseFirewallConfig(ctx.config);
   const prev = requirePrevResult(ctx);
   const att = attachmentOf(cfg, prev);
-  withNft((conn) => addRules(conn, ownerOf(ctx, cfg.network), att, cfg.adminChain));
+  withLockedNft((conn) => addRules(conn, ownerOf(ctx, cfg.network), att, cfg.adminChain));
   return prev;
 }
 
 /** Removes this attachment's rules, found by their comments (no netns, prevResult or valid config needed). */
 function del(ctx: PluginContext): void {
   const owner = ownerOf(ctx, ctx.config.name as string);
-  withNft((conn) => {
+  withLockedNft((conn) => {
     if (removeRules(conn, (o) => o.net === owner.net && o.id === owner.id && o.ifname === owner.ifname)) tidy(conn, ctx.log);
   });
 }
@@ -46,20 +39,17 @@ function del(ctx: PluginContext): void {
 function check(ctx: PluginContext): void {
   const cfg = parseFirewallConfig(ctx.config);
   const att = attachmentOf(cfg, requirePrevResult(ctx));
-  const conn = openNft();
-  try {
+  withNft((conn) => {
     const missing = missingRules(conn, ownerOf(ctx, cfg.network), att, cfg.adminChain);
     if (missing.length) throw invalidConfig(`firewall rules of container "${ctx.env.containerId}" are missing or changed`, missing.join("; "));
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 /** Removes the rules of this network's attachments that are not in `cni.dev/valid-attachments`. */
 function gc(ctx: PluginContext): void {
   const network = ctx.config.name as string;
   const valid = validAttachments(ctx.config);
-  withNft((conn) => {
+  withLockedNft((conn) => {
     if (removeRules(conn, (o) => o.net === network && !valid.has(`${o.id}/${o.ifname}`))) tidy(conn, ctx.log);
   });
 }
@@ -68,12 +58,7 @@ function gc(ctx: PluginContext): void {
 function status(ctx: PluginContext): void {
   parseFirewallConfig(ctx.config);
   try {
-    const conn = openNft();
-    try {
-      conn.listTables();
-    } finally {
-      conn.close();
-    }
+    withNft((conn) => conn.listTables());
   } catch (e) {
     throw new CniError(CniCode.pluginNotAvailable, "nftables is not available", (e as Error).message);
   }

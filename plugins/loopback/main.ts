@@ -3,9 +3,7 @@ import { CniError, CniCode } from "../../lib/cni/errors.ts";
 import type { Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
 import { formatPrefix } from "../../lib/ip/address.ts";
-import type { Netns } from "../../lib/netns/netns.ts";
-import { openRtnlIn } from "../../lib/netns/sockets.ts";
-import type { NetlinkSocket } from "../../lib/netlink/socket.ts";
+import { withRtnlIn } from "../../lib/netns/sockets.ts";
 import { listAddresses, type LinkAddress } from "../../lib/rtnl/addresses.ts";
 import { findLinkByIndex, setLink } from "../../lib/rtnl/links.ts";
 
@@ -14,24 +12,11 @@ export const info: PluginInfo = { name: "loopback", about: "brings up the loopba
 // The kernel gives every namespace's loopback device ifindex 1 (LOOPBACK_IFINDEX).
 const LOOPBACK_INDEX = 1;
 
-function withLoopback<T>(netns: Netns, fn: (nl: NetlinkSocket) => T): T {
-  try {
-    const nl = openRtnlIn(netns);
-    try {
-      return fn(nl);
-    } finally {
-      nl.close();
-    }
-  } finally {
-    netns.close();
-  }
-}
-
 const isLoopbackAddress = (a: LinkAddress): boolean =>
   a.prefix.address.family === 4 ? a.prefix.address.value >> 24n === 127n : a.prefix.address.value === 1n;
 
 function add(ctx: PluginContext): Result {
-  const addresses = withLoopback(openContainerNetns(ctx), (nl) => {
+  const addresses = withRtnlIn(openContainerNetns(ctx), (nl) => {
     setLink(nl, LOOPBACK_INDEX, { up: true }, `link "lo"`);
     // Read after bringing lo up: the kernel assigns 127.0.0.1/8 and ::1 then.
     const addrs = listAddresses(nl, { index: LOOPBACK_INDEX });
@@ -55,11 +40,11 @@ function add(ctx: PluginContext): Result {
 function del(ctx: PluginContext): void {
   const netns = openContainerNetnsIfPresent(ctx);
   if (!netns) return;
-  withLoopback(netns, (nl) => setLink(nl, LOOPBACK_INDEX, { up: false }, `link "lo"`));
+  withRtnlIn(netns, (nl) => setLink(nl, LOOPBACK_INDEX, { up: false }, `link "lo"`));
 }
 
 function check(ctx: PluginContext): void {
-  const up = withLoopback(openContainerNetns(ctx), (nl) => findLinkByIndex(nl, LOOPBACK_INDEX)?.up);
+  const up = withRtnlIn(openContainerNetns(ctx), (nl) => findLinkByIndex(nl, LOOPBACK_INDEX)?.up);
   if (!up) throw new CniError(CniCode.invalidNetworkConfig, "loopback interface is down");
 }
 

@@ -6,7 +6,7 @@ import { validAttachments } from "../../lib/cni/valid-attachments.ts";
 import { deleteConntrackEntries, type ConntrackMatch } from "../../lib/conntrack/entries.ts";
 import { NETLINK_NETFILTER } from "../../lib/netlink/constants.ts";
 import { NetlinkSocket } from "../../lib/netlink/socket.ts";
-import { openNft, type NftConnection } from "../../lib/nft/connection.ts";
+import { withNft, type NftConnection } from "../../lib/nft/connection.ts";
 import { formatElement } from "../../lib/nft/elements.ts";
 import { commitElements, removeElements, stillOwned } from "./apply.ts";
 import type { Conditions } from "./conditions.ts";
@@ -22,15 +22,6 @@ export const info: PluginInfo = {
 };
 
 const conditionsOf = (cfg: PortmapConfig): Conditions[] => [cfg.conditions[4], cfg.conditions[6]].filter((c) => c !== undefined);
-
-function withNft<T>(fn: (conn: NftConnection) => T): T {
-  const conn = openNft();
-  try {
-    return fn(conn);
-  } finally {
-    conn.close();
-  }
-}
 
 /** The state path of this attachment: owned by network + container + interface. */
 const pathOf = (ctx: PluginContext, cfg: PortmapConfig): string =>

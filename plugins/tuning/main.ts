@@ -4,7 +4,7 @@ import type { Interface, Result } from "../../lib/cni/result.ts";
 import type { Plugin, PluginContext, PluginInfo } from "../../lib/cni/skel.ts";
 import { runAll, UndoStack } from "../../lib/cni/undo.ts";
 import type { Netns } from "../../lib/netns/netns.ts";
-import { openRtnlIn } from "../../lib/netns/sockets.ts";
+import { withRtnlIn } from "../../lib/netns/sockets.ts";
 import type { NetlinkSocket } from "../../lib/netlink/socket.ts";
 import { findLinkByName, type Link } from "../../lib/rtnl/links.ts";
 import { DEFAULT_ALLOWLIST, parseDataDir, parseTuningConfig, type LinkSettings, type TuningConfig } from "./config.ts";
@@ -16,19 +16,6 @@ export const info: PluginInfo = {
   name: "tuning",
   about: "sets sysctls and attributes (MAC, MTU, promiscuous, all-multicast, queue length, name) of the container interface; DEL restores the attributes",
 };
-
-function withContainer<T>(netns: Netns, fn: (nl: NetlinkSocket) => T): T {
-  try {
-    const nl = openRtnlIn(netns);
-    try {
-      return fn(nl);
-    } finally {
-      nl.close();
-    }
-  } finally {
-    netns.close();
-  }
-}
 
 function parseChained(ctx: PluginContext): { cfg: TuningConfig; prev: Result } {
   const cfg = parseTuningConfig(ctx.config, ctx.cniArgs, ctx.processEnv.TSCNI_TUNING_ALLOWLIST || DEFAULT_ALLOWLIST);
@@ -51,7 +38,7 @@ function add(ctx: PluginContext): Result {
   const { cfg, prev } = parseChained(ctx);
   const { ifname } = ctx.env;
   const netns = openContainerNetns(ctx);
-  withContainer(netns, (nl) => {
+  withRtnlIn(netns, (nl) => {
     const link = containerLink(nl, ifname, ctx);
     const changes = differingSettings(link, cfg.link);
     checkApplicable(nl, link, changes);
@@ -113,7 +100,7 @@ function del(ctx: PluginContext): void {
   }
   if (saved) {
     const netns = openContainerNetnsIfPresent(ctx);
-    if (netns) withContainer(netns, (nl) => restore(nl, ctx.env.ifname, saved));
+    if (netns) withRtnlIn(netns, (nl) => restore(nl, ctx.env.ifname, saved));
   }
   removeSettings(file);
 }
@@ -130,7 +117,7 @@ function check(ctx: PluginContext): void {
   const { cfg } = parseChained(ctx);
   const name = cfg.link.ifname ?? ctx.env.ifname;
   const netns = openContainerNetns(ctx);
-  withContainer(netns, (nl) => {
+  withRtnlIn(netns, (nl) => {
     const link = containerLink(nl, name, ctx);
     const problems = [...sysctlMismatches(netns, cfg.sysctls, name), ...settingMismatches(link, cfg.link)];
     if (problems.length > 0) throw invalidConfig(problems.join("; "));

@@ -4,7 +4,7 @@ import { isIsolated, queueIsolation } from "../../lib/host/isolation.ts";
 import { formatIp, formatPrefix, networkOf, sameIp, type IpAddress, type IpPrefix } from "../../lib/ip/address.ts";
 import { formatMac } from "../../lib/ip/mac.ts";
 import type { NetlinkSocket } from "../../lib/netlink/socket.ts";
-import { NftTransaction, openNft, type NftConnection } from "../../lib/nft/index.ts";
+import { NftTransaction, withNft, type NftConnection } from "../../lib/nft/index.ts";
 import { ensureSysctl } from "../../lib/netns/sysctl.ts";
 import { forgetApplied, isApplied, recordApplied } from "../../lib/overlay/applied-state.ts";
 import { withHostLock } from "../../lib/overlay/host-lock.ts";
@@ -149,15 +149,6 @@ function isolate(conn: NftConnection, cfg: VxlanConfig): void {
 
 /** Only the peers may send VXLAN for this VNI (no filter with a multicast group: any member may). */
 const sourceFilter = (cfg: VxlanConfig, peers: IpAddress[]): SourceFilter => ({ device: cfg.device, vni: cfg.vni, port: cfg.port, family: cfg.family, peers: cfg.group ? undefined : peers });
-
-function withNft<T>(fn: (conn: NftConnection) => T): T {
-  const conn = openNft();
-  try {
-    return fn(conn);
-  } finally {
-    conn.close();
-  }
-}
 
 /**
  * `ip addr add <prefix> dev <device> nodad`, removing the device's other global addresses (a

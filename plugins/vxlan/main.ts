@@ -12,7 +12,7 @@ import { createVethPair } from "../../lib/host/veth.ts";
 import { formatIp, formatPrefix, parsePrefix, prefixContains, type IpAddress } from "../../lib/ip/address.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
 import { NetlinkError, NetlinkSocket } from "../../lib/netlink/socket.ts";
-import { NftTransaction, openNft, parseOwnerComment, type RuleOwner } from "../../lib/nft/index.ts";
+import { NftTransaction, withNft, parseOwnerComment, type RuleOwner } from "../../lib/nft/index.ts";
 import { deleteLink, findLinkByName, setLink } from "../../lib/rtnl/links.ts";
 import { routeGet } from "../../lib/rtnl/routes.ts";
 import { parseVxlanConfig, remotePeers, type VxlanConfig } from "./config.ts";
@@ -76,28 +76,22 @@ const ownerOf = (ctx: PluginContext, cfg: VxlanConfig): RuleOwner => ({ net: cfg
 
 /** Source NAT for traffic that leaves the overlay: what goes out by the bridge or the vxlan device keeps its address. */
 function addMasquerade(ctx: PluginContext, cfg: VxlanConfig, ips: IpConfig[]): void {
-  const conn = openNft();
-  try {
+  withNft((conn) => {
     const tx = new NftTransaction();
     queueMasquerade(tx, ownerOf(ctx, cfg), ips.map((ip) => parsePrefix(ip.address)), { exceptOifnames: [cfg.bridge, cfg.device] });
     conn.commit(tx);
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 /** Deletes masquerade rules of `owner` (found by their comments: no netns or prevResult needed) unless `keep`. */
 function removeMasquerade(owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
-  const conn = openNft();
-  try {
+  withNft((conn) => {
     const stale = listMasqueradeRules(conn, owner).filter((r) => !keep(parseOwnerComment(r.comment)!));
     if (!stale.length) return;
     const tx = new NftTransaction();
     for (const rule of stale) tx.delete(rule);
     conn.commit(tx);
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 /** Only addresses of `subnet` cross the overlay: routed mode routes it, l2 mode bridges it. */
