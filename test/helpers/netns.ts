@@ -35,3 +35,22 @@ export function makeNetns(t: Teardown, prefix: string): { name: string; path: st
 }
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
+
+/**
+ * Whether `ip` answers an echo request from inside `ns`, trying again until `seconds` pass: a lost
+ * first request (ARP still resolving, a port that just joined) is no false "blocked", and a real
+ * block is still seen as one.
+ */
+export function pings(ns: string, ip: string, seconds = 3): boolean {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      inNs(ns, "ping", ["-c", "1", "-W", "1", ip]);
+      return true;
+    } catch {
+      if (Date.now() >= deadline) return false;
+      // "Destination Host Unreachable" fails at once: pause before the next request.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+}

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { inNs, ipJson, isRoot } from "../helpers/netns.ts";
+import { inNs, ipJson, isRoot, pings } from "../helpers/netns.ts";
 import { DIST_BIN } from "../helpers/plugin-exec.ts";
 import { cliLab } from "../helpers/tscni.ts";
 
@@ -25,7 +25,6 @@ const addressesIn = (ns: string, ifname = "eth0"): string[] =>
     .map((a) => `${a.local}/${a.prefixlen}`);
 
 const linkExists = (ns: string, name: string) => ipJson<Array<{ ifname: string }>>(ns, ["link", "show"]).some((l) => l.ifname === name);
-const pings = (ns: string, ip: string) => inNs(ns, "ping", ["-c", "1", "-W", "1", ip], { allowFail: true }).includes(" 0% packet loss");
 
 function network(t: Test) {
   const lab = cliLab(t, "tcli");

@@ -4,7 +4,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { DIST_BIN, execPlugin, type Invocation, type Reply } from "../helpers/plugin-exec.ts";
-import { inNs, ipJson, isRoot, makeNetns, sh } from "../helpers/netns.ts";
+import { inNs, ipJson, isRoot, makeNetns, pings, sh } from "../helpers/netns.ts";
 
 if (!isRoot()) {
   t.fail("live tests need root (CI runs as root)");
@@ -61,14 +61,6 @@ function lab(t: Test) {
 const link = (ns: string, name = "eth0"): LinkJson | undefined => ipJson<LinkJson[]>(ns, ["-d", "link", "show", "dev", name])[0];
 const links = (ns: string): string[] => ipJson<LinkJson[]>(ns, ["link", "show"]).map((l) => l.ifname);
 const addrs = (ns: string) => ipJson<AddrJson[]>(ns, ["addr", "show", "dev", "eth0"])[0]?.addr_info ?? [];
-const pings = (ns: string, ip: string): boolean => {
-  try {
-    inNs(ns, "ping", ["-c", "1", "-W", "1", ip]);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 t.test("bridge mode: two containers on one master talk over IPv4 and IPv6, announced, without DAD", async (t) => {
   const { network, add, run, leases, container } = lab(t);
