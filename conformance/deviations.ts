@@ -13,6 +13,7 @@ export const REFERENCE_DEVIATIONS = {
   "config-error-999": "reports invalid network config with code 999 instead of 7",
   "missing-netns-999": "reports a missing container netns with code 999 instead of 3",
   "add-failure-leaks-link": "leaves its link in the container when IPAM fails during ADD",
+  "del-leaves-host-veth": "leaves the host end of the veth to the kernel's asynchronous netns teardown when DEL comes after the netns was deleted (the port lingers on the bridge for a moment)",
   "add-failure-keeps-changes": "keeps the changes it already made (sysctls, interface attributes) when ADD fails halfway",
   "drops-prev-interfaces": "drops prevResult's interfaces and IPs from its result instead of passing them through",
   "drops-ipam-dns": "puts the config's dns in the result and drops the IPAM plugin's",
