@@ -7,6 +7,8 @@ import {
   NFNL_MSG_BATCH_BEGIN,
   NFNL_MSG_BATCH_END,
   NFNL_SUBSYS_NFTABLES,
+  NFTA_CHAIN_NAME,
+  NFTA_CHAIN_TABLE,
   NFTA_RULE_CHAIN,
   NFTA_RULE_TABLE,
   NFTA_SET_ELEM_LIST_SET,
@@ -58,6 +60,20 @@ export class NetlinkNftConnection implements NftConnection {
 
   commit(tx: NftTransaction): void {
     if (tx.length === 0) return;
+    // `add chain` of a chain that exists is an update, which the kernel frees only after an RCU
+    // grace period; closing this socket then waits for it (~10 ms). A chain that exists just as
+    // declared stays out of the batch, unless it vanished in between (ENOENT): then all goes again.
+    const existing = tx.operations.filter((op) => op.verb === "add" && op.obj.kind === "chain" && this.hasChainAsDeclared(op.obj));
+    if (existing.length === 0) return this.send(tx);
+    try {
+      this.send(tx.without((op) => existing.includes(op)));
+    } catch (e) {
+      if (!(e instanceof NftCommitError) || e.code !== "ENOENT") throw e;
+      this.send(tx);
+    }
+  }
+
+  private send(tx: NftTransaction): void {
     try {
       this.nl.batch("nftables transaction", [batchMarker(NFNL_MSG_BATCH_BEGIN), ...tx.messages(), batchMarker(NFNL_MSG_BATCH_END)]);
     } catch (e) {
@@ -65,6 +81,19 @@ export class NetlinkNftConnection implements NftConnection {
       // Message 0 is the batch header: an error there means nf_tables itself is unavailable.
       throw new NftCommitError(e.index === 0 ? "batch begin" : tx.opText(e.index - 1), e.errno, e.extAck);
     }
+  }
+
+  private hasChainAsDeclared(chain: NftChain): boolean {
+    const body = new AttributeEncoder("network", true).raw(nfgenmsg(FAMILY_NUMBERS[chain.family])).str(NFTA_CHAIN_TABLE, chain.table).str(NFTA_CHAIN_NAME, chain.name).finish();
+    const [found] = this.orEmpty(() => this.nl.request(`get chain ${chain.family} ${chain.table} ${chain.name}`, nftMessageType(NFT_MSG_GETCHAIN), 0, body));
+    const now = found && decodeChain(found);
+    return (
+      now !== undefined &&
+      now.type === chain.type &&
+      now.hook === chain.hook &&
+      now.priority === chain.priority &&
+      (chain.policy === undefined || now.policy === chain.policy)
+    );
   }
 
   listTables(family?: NftFamily): NftTable[] {

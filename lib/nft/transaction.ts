@@ -68,6 +68,14 @@ export class NftTransaction {
     return this.queue("flush", obj);
   }
 
+  /** This transaction less the operations `leaveOut` picks (its sets keep their batch ids). */
+  without(leaveOut: (op: Op) => boolean): NftTransaction {
+    const tx = new NftTransaction();
+    tx.ops.push(...this.ops.filter((op) => !leaveOut(op)));
+    for (const [key, id] of this.setIds) tx.setIds.set(key, id);
+    return tx;
+  }
+
   /** The batch's messages, without the NFNL_MSG_BATCH_BEGIN/END around them. */
   messages(): OutgoingMessage[] {
     return this.ops.map((op) => encodeOp(op, this.setIds));

@@ -143,6 +143,23 @@ t.test("a failed transaction leaves nothing and names the operation", async (t) 
   t.equal(inNs(name, "nft", ["list", "ruleset"]), before, "the element of the failed batch is not there");
 });
 
+t.test("a batch that declares existing chains again: its rules land, a failure names the operation as queued", async (t) => {
+  const { name, conn } = nftIn(t, "tnft-again");
+  conn.commit(new NftTransaction().add(table).add(fwd).add(isolation));
+  // Every ADD declares its table and chains; those that exist as declared are left out of the
+  // batch, so the kernel's error index no longer counts them.
+  conn.commit(new NftTransaction().add(table).add(fwd).add(isolation).add(rule("filt", I.accept(), "kept")));
+  t.same(conn.listRules("inet", "tnft", "filt").map((r) => r.comment), ["kept"], "the rule of the same batch landed");
+
+  const failing = new NftTransaction().add(table).add(fwd).add(isolation).add(rule("filt", I.accept())).add(rule("filt", I.jump("missing")));
+  t.match(caught(() => conn.commit(failing)), { code: "ENOENT", op: "add rule inet tnft filt jump missing" });
+  t.same(conn.listRules("inet", "tnft", "filt").map((r) => r.comment), ["kept"], "nothing of the failed batch stayed");
+
+  inNs(name, "nft", ["chain", "inet", "tnft", "filt", "{", "policy", "drop", ";", "}"]);
+  conn.commit(new NftTransaction().add(fwd));
+  t.equal(objects(nftJson(name), "chain").find((c) => c.name === "filt")?.policy, "accept", "a chain that differs from its declaration is still updated");
+});
+
 t.test("DEL deletes exactly the rules its comment names; destroy tolerates what is gone", async (t) => {
   const { conn } = nftIn(t, "tnft-own");
   const a = ownerComment({ net: "n", id: "a", ifname: "eth0" });
