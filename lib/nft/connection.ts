@@ -151,8 +151,9 @@ export class NetlinkNftConnection implements NftConnection {
 
 /**
  * Runs `fn` with an nftables connection to this process's namespace, closed afterwards. Closing a
- * netfilter socket right after a commit waits for the kernel's RCU grace period (nf_tables flushes
- * its destroy work on release, ~10-15 ms here): commit early in `fn` so the rest overlaps it.
+ * netfilter socket right after a commit that deleted or replaced something waits for the kernel's
+ * RCU grace period (nf_tables flushes its destroy work on release, ~10-15 ms here): commit such
+ * changes early in `fn` so the rest overlaps it.
  */
 export function withNft<T>(fn: (conn: NftConnection) => T): T {
   const conn = openNft();

@@ -46,8 +46,8 @@ function add(ctx: PluginContext): Result {
 }
 
 function addWithUndo(ctx: PluginContext, cfg: BridgeConfig, s: VethSockets, nft: NftConnection | undefined, undo: UndoStack): Result {
-  // Addresses and their nftables rules come first: the kernel's wait after a commit (see withNft)
-  // then overlaps the link work below instead of adding to the end of the command.
+  // Addresses first, then their nftables rules (adds only: nothing for the socket's release to
+  // wait for, see withNft), then the links.
   const addressing = cfg.ipamType ? allocateAddresses(ctx, cfg, cfg.ipamType, undo) : undefined;
   if (nft && (cfg.ipMasq || cfg.isolation)) {
     commitRules(nft, undo, ownerOf(ctx, cfg), (tx, owner) => queueAddressRules(nft, tx, owner, cfg, addressing?.ips ?? []));
