@@ -73,10 +73,12 @@ function parseIpv6(text: string): bigint | undefined {
 
 /** Canonical text: dotted quad, or RFC 5952 for IPv6 (what Go's net.IP.String prints). */
 export function formatIp(ip: IpAddress): string {
-  if (ip.family === 4) {
-    return [24n, 16n, 8n, 0n].map((s) => String((ip.value >> s) & 0xffn)).join(".");
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => Number((ip.value >> BigInt(112 - 16 * i)) & 0xffffn));
+  // Loops, not Array.from/map: JSC compiles such a builtin on its first call, and a plugin process
+  // lives for one command, so it pays that every time (Array.from: ~0.2 ms).
+  const v = ip.value;
+  if (ip.family === 4) return `${(v >> 24n) & 0xffn}.${(v >> 16n) & 0xffn}.${(v >> 8n) & 0xffn}.${v & 0xffn}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push(Number((v >> BigInt(112 - 16 * i)) & 0xffffn));
   // Go prints IPv4-mapped IPv6 as plain IPv4; CNI state files never hold those, so we keep RFC 5952.
   let bestStart = -1;
   let bestLen = 1;
@@ -90,9 +92,12 @@ export function formatIp(ip: IpAddress): string {
     if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
     i = j;
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  const hex = (from: number, to: number): string => {
+    let s = "";
+    for (let i = from; i < to; i++) s += `${i > from ? ":" : ""}${groups[i]!.toString(16)}`;
+    return s;
+  };
+  return bestStart < 0 ? hex(0, 8) : `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
 }
 
 export function ipToBytes(ip: IpAddress): Buffer {

@@ -28,8 +28,11 @@ function add(ctx: PluginContext): Result {
     return addrs;
   });
   if (ctx.prevResult) return ctx.prevResult;
-  const firstOf = (family: 4 | 6) => addresses.find((a) => a.prefix.address.family === family);
-  const ips = [firstOf(4), firstOf(6)].flatMap((a) => (a ? [{ address: formatPrefix(a.prefix), interface: 0 }] : []));
+  const ips = [];
+  for (const family of [4, 6]) {
+    const first = addresses.find((a) => a.prefix.address.family === family);
+    if (first) ips.push({ address: formatPrefix(first.prefix), interface: 0 });
+  }
   return {
     cniVersion: ctx.cniVersion,
     interfaces: [{ name: "lo", mac: "00:00:00:00:00:00", sandbox: ctx.env.netns }],
