@@ -34,7 +34,7 @@ const SETTLE_POLL_MS = 50;
 function plan(result: Result, resultIndex: number, index: number): { addresses: IpPrefix[]; routes: KernelRoute[] } {
   const ips = (result.ips ?? []).filter((ip) => ip.interface === resultIndex);
   const addresses = ips.map((ip) => parsePrefix(ip.address));
-  const gateways = ips.flatMap((ip) => (ip.gateway ? [parseIp(ip.gateway)] : []));
+  const gateways = ips.filter((ip) => ip.gateway).map((ip) => parseIp(ip.gateway!));
   const gatewayOf = (family: Family): IpAddress | undefined => gateways.find((gw) => gw.family === family);
   const routes = (result.routes ?? []).map((r): KernelRoute => {
     const dst = parsePrefix(r.dst);

@@ -9,6 +9,7 @@ import {
   NftTransaction,
   ownerComment,
   parseOwnerComment,
+  type Expr,
   type NftChain,
   type NftConnection,
   type NftRule,
@@ -40,6 +41,8 @@ const MULTICAST = { 4: "224.0.0.0/4", 6: "ff00::/8" } as const;
  */
 export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses: IpPrefix[], { exceptOifnames = [] }: { exceptOifnames?: string[] } = {}): void {
   tx.add(TABLE).add(POSTROUTING);
+  const keepSource: Expr[] = [];
+  for (const name of exceptOifnames) keepSource.push(...matchNotOifname(name));
   for (const a of addresses) {
     const family = a.address.family;
     const subnet = { address: networkOf(a), prefixLength: a.prefixLength };
@@ -48,7 +51,7 @@ export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses:
       ...matchSaddr({ address: a.address, prefixLength: family === 4 ? 32 : 128 }),
       ...(a.prefixLength > 0 ? matchNotDaddr(subnet) : []),
       ...matchNotDaddr(MULTICAST[family]),
-      ...exceptOifnames.flatMap(matchNotOifname),
+      ...keepSource,
       ...masquerade(),
     ];
     tx.add({ kind: "rule", family: "inet", table: TABLE.name, chain: POSTROUTING.name, exprs, comment: ownerComment(owner) });

@@ -203,8 +203,11 @@ const inSet = (set: RangeSet, address: string): boolean => {
 
 const sameAddresses = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
-const seenOf = (texts: ReadonlyArray<string | undefined>): Record<string, string> =>
-  Object.fromEntries(texts.flatMap((text, i) => (text === undefined ? [] : [[String(i), text]])));
+function seenOf(texts: ReadonlyArray<string | undefined>): Record<string, string> {
+  const seen: Record<string, string> = {};
+  for (const [i, text] of texts.entries()) if (text !== undefined) seen[i] = text;
+  return seen;
+}
 
 function describeHolder(holder: string): string {
   const [containerId, ifname] = holder.split("\r\n");
