@@ -94,6 +94,12 @@ export function readTextFileIfExists(path: string): string | undefined {
   }
 }
 
+/** The JSON in `path`, or undefined when the path does not exist; SyntaxError when it is not JSON. */
+export function readJsonFileIfExists(path: string): unknown {
+  const text = readTextFileIfExists(path);
+  return text === undefined ? undefined : JSON.parse(text);
+}
+
 export interface WriteOptions {
   mode?: number;
   /** Fail with EEXIST instead of replacing (O_EXCL): how leases are reserved atomically. */
@@ -119,6 +125,17 @@ export function writeExistingFile(path: string, data: string): void {
   } finally {
     sys.close(fd);
   }
+}
+
+/**
+ * Writes `text` (mode 0600, directories made 0700) through `<path>.tmp` and a rename: a crash
+ * leaves the old file or the new one, never half of one.
+ */
+export function writeFileAtomically(path: string, text: string): void {
+  mkdirs(path.slice(0, path.lastIndexOf("/")), 0o700);
+  const tmp = `${path}.tmp`;
+  writeFile(tmp, text, { mode: 0o600 });
+  renameFile(tmp, path);
 }
 
 /** mkdir -p with `mode` for the directories it creates. */

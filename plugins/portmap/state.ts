@@ -1,4 +1,4 @@
-import { isErrno, joinPath, listDirectory, mkdirs, readTextFileIfExists, removeFile, renameFile, writeFile } from "../../lib/sys/files.ts";
+import { isErrno, joinPath, listDirectory, readJsonFileIfExists, removeFile, writeFileAtomically } from "../../lib/sys/files.ts";
 import type { NftValue } from "../../lib/nft/index.ts";
 import { isSetName } from "./ruleset.ts";
 import type { OwnedElement } from "./plan.ts";
@@ -32,22 +32,19 @@ export function attachmentOfFile(network: string, name: string): Attachment | un
 
 /** Atomically (temp file + rename) records the attachment's elements. */
 export function saveState(path: string, elements: readonly OwnedElement[]): void {
-  mkdirs(path.slice(0, path.lastIndexOf("/")), 0o700);
-  const tmp = `${path}.tmp`;
-  writeFile(tmp, JSON.stringify({ elements }), { mode: 0o600 });
-  renameFile(tmp, path);
+  writeFileAtomically(path, JSON.stringify({ elements }));
 }
 
 /** The recorded elements; undefined when there is no record. StateError when it is not ours to read. */
 export function loadState(path: string): OwnedElement[] | undefined {
-  const text = readTextFileIfExists(path);
-  if (text === undefined) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = readJsonFileIfExists(path);
   } catch (e) {
-    throw new StateError(path, (e as Error).message);
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new StateError(path, e.message);
   }
+  if (json === undefined) return undefined;
   const elements = (json as { elements?: unknown } | null)?.elements;
   if (!Array.isArray(elements) || !elements.every(isOwnedElement)) throw new StateError(path, 'want {"elements": [{"set", "key", "value"?}, ...]}');
   return elements;

@@ -1,4 +1,4 @@
-import { joinPath, mkdirs, readTextFileIfExists, removeFile, renameFile, writeFile } from "../../lib/sys/files.ts";
+import { joinPath, readJsonFileIfExists, removeFile, writeFileAtomically } from "../../lib/sys/files.ts";
 import type { LinkSettings } from "./config.ts";
 
 /**
@@ -24,22 +24,19 @@ export const savedSettingsPath = (dataDir: string, containerId: string, ifname: 
 
 /** Writes the file (0600, directory 0700) atomically: a crash leaves the old file or the new one. */
 export function saveSettings(path: string, saved: SavedSettings): void {
-  mkdirs(path.slice(0, path.lastIndexOf("/")), 0o700);
-  const tmp = `${path}.tmp`;
-  writeFile(tmp, JSON.stringify({ ...saved.originals, renamedTo: saved.renamedTo }, null, 1), { mode: 0o600 });
-  renameFile(tmp, path);
+  writeFileAtomically(path, JSON.stringify({ ...saved.originals, renamedTo: saved.renamedTo }, null, 1));
 }
 
 /** The saved settings; undefined when there are none. SavedSettingsError when the file is not ours to read. */
 export function loadSettings(path: string): SavedSettings | undefined {
-  const text = readTextFileIfExists(path);
-  if (text === undefined) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = readJsonFileIfExists(path);
   } catch (e) {
-    throw new SavedSettingsError(path, (e as Error).message);
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new SavedSettingsError(path, e.message);
   }
+  if (json === undefined) return undefined;
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new SavedSettingsError(path, "not a JSON object");
   const raw = json as Record<string, unknown>;
   const field = <T>(key: string, valid: (v: unknown) => boolean): T | undefined => {
