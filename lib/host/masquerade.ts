@@ -8,7 +8,6 @@ import {
   matchSaddr,
   NftTransaction,
   ownerComment,
-  parseOwnerComment,
   type Expr,
   type NftChain,
   type NftConnection,
@@ -61,9 +60,4 @@ export function queueMasquerade(tx: NftTransaction, owner: RuleOwner, addresses:
 /** The masquerade rules of `owner` (all fields given: one attachment; `net` only: a network). */
 export function listMasqueradeRules(conn: NftConnection, owner: Partial<RuleOwner>): NftRule[] {
   return conn.listRules(TABLE.family, TABLE.name, POSTROUTING.name).filter((r) => isOwnedBy(r, owner));
-}
-
-/** Rules of network `net` whose attachment is not in `keep` (GC). */
-export function staleMasqueradeRules(conn: NftConnection, net: string, keep: (owner: RuleOwner) => boolean): NftRule[] {
-  return listMasqueradeRules(conn, { net }).filter((r) => !keep(parseOwnerComment(r.comment)!));
 }

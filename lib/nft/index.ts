@@ -3,7 +3,7 @@ export { NftTransaction } from "./transaction.ts";
 export { NetlinkNftConnection, openNft, withNft, type NftConnection } from "./connection.ts";
 export { FakeNftConnection } from "./fake.ts";
 export { NftCommitError, NftInputError } from "./errors.ts";
-export { ownerComment, parseOwnerComment, isOwnedBy, listOwnedRules, type RuleOwner } from "./owner.ts";
+export { ownerComment, parseOwnerComment, isOwnedBy, listOwnedRules, deleteOwnedRules, type RuleOwner } from "./owner.ts";
 export { renderExprs, renderRuleset, ruleText } from "./render.ts";
 export * from "./intents.ts";
 export type * from "./types.ts";

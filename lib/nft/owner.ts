@@ -1,5 +1,6 @@
 import type { NftConnection } from "./connection.ts";
 import { NftInputError } from "./errors.ts";
+import { NftTransaction } from "./transaction.ts";
 import type { NftChainRef, NftRule } from "./types.ts";
 
 /** Who made a rule: the CNI network, the container and its interface. */
@@ -38,4 +39,16 @@ export function isOwnedBy(rule: NftRule, owner: Partial<RuleOwner>): boolean {
  */
 export function listOwnedRules(conn: NftConnection, chain: NftChainRef, owner: Partial<RuleOwner>): NftRule[] {
   return conn.listRules(chain.family, chain.table, chain.name).filter((r) => isOwnedBy(r, owner));
+}
+
+/**
+ * Deletes, in one transaction, those of `rules` (as listed, with handles) whose owner `keep` does
+ * not pick: DEL keeps none, GC keeps the valid attachments'.
+ */
+export function deleteOwnedRules(conn: NftConnection, rules: readonly NftRule[], keep: (o: RuleOwner) => boolean = () => false): void {
+  const stale = rules.filter((r) => !keep(parseOwnerComment(r.comment)!));
+  if (stale.length === 0) return;
+  const tx = new NftTransaction();
+  for (const r of stale) tx.delete(r);
+  conn.commit(tx);
 }

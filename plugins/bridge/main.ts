@@ -11,7 +11,7 @@ import { isIsolated, queueIsolation } from "../../lib/host/isolation.ts";
 import { listMacSpoofRules, queueMacSpoofCheck } from "../../lib/host/mac-spoof-check.ts";
 import { listMasqueradeRules, queueMasquerade } from "../../lib/host/masquerade.ts";
 import { parsePrefix } from "../../lib/ip/address.ts";
-import { NftTransaction, parseOwnerComment, withNft, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
+import { deleteOwnedRules, NftTransaction, withNft, type NftConnection, type RuleOwner } from "../../lib/nft/index.ts";
 import { setupGateways, withDefaultRoutes, withSubnetGateway } from "../../lib/host/gateways.ts";
 import { createVethPair } from "../../lib/host/veth.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
@@ -120,12 +120,8 @@ function queueAddressRules(conn: NftConnection, tx: NftTransaction, owner: RuleO
 }
 
 /** Deletes the rules `owner` made (found by their comments, so no netns or prevResult is needed). */
-function removeRules(conn: NftConnection, owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
-  const stale = [...listMasqueradeRules(conn, owner), ...listMacSpoofRules(conn, owner)].filter((r) => !keep(parseOwnerComment(r.comment)!));
-  if (!stale.length) return;
-  const tx = new NftTransaction();
-  for (const rule of stale) tx.delete(rule);
-  conn.commit(tx);
+function removeRules(conn: NftConnection, owner: Partial<RuleOwner>, keep?: (o: RuleOwner) => boolean): void {
+  deleteOwnedRules(conn, [...listMasqueradeRules(conn, owner), ...listMacSpoofRules(conn, owner)], keep);
 }
 
 function portSettings(cfg: BridgeConfig) {

@@ -12,7 +12,7 @@ import { createVethPair } from "../../lib/host/veth.ts";
 import { formatIp, formatPrefix, parsePrefix, prefixContains, type IpAddress } from "../../lib/ip/address.ts";
 import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
 import { NetlinkError, NetlinkSocket } from "../../lib/netlink/socket.ts";
-import { NftTransaction, withNft, parseOwnerComment, type RuleOwner } from "../../lib/nft/index.ts";
+import { deleteOwnedRules, NftTransaction, withNft, type RuleOwner } from "../../lib/nft/index.ts";
 import { deleteLink, findLinkByName, setLink } from "../../lib/rtnl/links.ts";
 import { routeGet } from "../../lib/rtnl/routes.ts";
 import { parseVxlanConfig, remotePeers, type VxlanConfig } from "./config.ts";
@@ -84,14 +84,8 @@ function addMasquerade(ctx: PluginContext, cfg: VxlanConfig, ips: IpConfig[]): v
 }
 
 /** Deletes masquerade rules of `owner` (found by their comments: no netns or prevResult needed) unless `keep`. */
-function removeMasquerade(owner: Partial<RuleOwner>, keep: (o: RuleOwner) => boolean = () => false): void {
-  withNft((conn) => {
-    const stale = listMasqueradeRules(conn, owner).filter((r) => !keep(parseOwnerComment(r.comment)!));
-    if (!stale.length) return;
-    const tx = new NftTransaction();
-    for (const rule of stale) tx.delete(rule);
-    conn.commit(tx);
-  });
+function removeMasquerade(owner: Partial<RuleOwner>, keep?: (o: RuleOwner) => boolean): void {
+  withNft((conn) => deleteOwnedRules(conn, listMasqueradeRules(conn, owner), keep));
 }
 
 /** Only addresses of `subnet` cross the overlay: routed mode routes it, l2 mode bridges it. */
