@@ -1,48 +1,17 @@
 // macvlan ADDs that fail: the right code and message, and nothing left behind (no link in the
 // container, no temporary link, no lease).
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import t, { type Test } from "tap";
-import { DIST_BIN, execPlugin, type Invocation, type Reply } from "../helpers/plugin-exec.ts";
-import { inNs, ipJson, isRoot, makeNetns } from "../helpers/netns.ts";
+import { macvlanLab } from "../helpers/macvlan-lab.ts";
+import type { Reply } from "../helpers/plugin-exec.ts";
+import { inNs, ipJson, isRoot } from "../helpers/netns.ts";
+
+const lab = (t: Test) => macvlanLab(t, { ranges: [[{ subnet: "10.77.0.0/24" }]] });
 
 if (!isRoot()) {
   t.fail("live tests need root (CI runs as root)");
   process.exit(1);
 }
 
-const MACVLAN = join(DIST_BIN, "macvlan");
-
-interface Netns {
-  name: string;
-  path: string;
-}
-
-function lab(t: Test) {
-  const host = makeNetns(t, "tmv-h");
-  inNs(host.name, "ip", ["link", "add", "tmv-m0", "type", "veth", "peer", "name", "tmv-p0"]);
-  inNs(host.name, "ip", ["link", "set", "tmv-m0", "up"]);
-  const dataDir = t.testdir({});
-  const network = (extra: Record<string, unknown> = {}) => ({
-    cniVersion: "1.1.0",
-    name: "tmvnet",
-    type: "macvlan",
-    master: "tmv-m0",
-    ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.77.0.0/24" }]] },
-    ...extra,
-  });
-  const run = (command: Invocation["command"], ctr: Netns, config: object, more: Partial<Invocation> = {}): Reply =>
-    execPlugin(MACVLAN, host.name, { command, containerId: ctr.name, netns: ctr.path, ifname: "eth0", ...more }, config);
-  const leases = (): string[] => {
-    try {
-      return readdirSync(join(dataDir, "tmvnet")).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f));
-    } catch {
-      return [];
-    }
-  };
-  const hostLinks = () => ipJson<Array<{ ifname: string }>>(host.name, ["link", "show"]).map((l) => l.ifname).sort();
-  return { host, network, run, leases, hostLinks, container: () => makeNetns(t, "tmv-c") };
-}
 
 const links = (ns: string): string[] =>
   ipJson<Array<{ ifname: string }>>(ns, ["link", "show"])

@@ -1,21 +1,15 @@
 // macvlan through the built executable: a throw-away "host" netns holds a veth pair whose end
 // tmv-m0 is the master; containers are further netns. Traffic, modes, MACs, MTU, chaining.
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { DIST_BIN, execPlugin, type Invocation, type Reply } from "../helpers/plugin-exec.ts";
-import { inNs, ipJson, isRoot, makeNetns, pings, sh } from "../helpers/netns.ts";
+import { macvlanLab } from "../helpers/macvlan-lab.ts";
+import { inNs, ipJson, isRoot, pings, sh } from "../helpers/netns.ts";
+
+const lab = (t: Test) => macvlanLab(t, { ranges: [[{ subnet: "10.77.0.0/24" }], [{ subnet: "fd00:77::/64" }]] }, { peerUp: true });
 
 if (!isRoot()) {
   t.fail("live tests need root (CI runs as root)");
   process.exit(1);
-}
-
-const MACVLAN = join(DIST_BIN, "macvlan");
-
-interface Netns {
-  name: string;
-  path: string;
 }
 
 interface LinkJson {
@@ -32,31 +26,6 @@ interface AddrJson {
   addr_info: Array<{ family: string; local: string; prefixlen: number; tentative?: boolean; nodad?: boolean; scope: string }>;
 }
 
-/** A host netns with the master tmv-m0 (veth, peer tmv-p0 in the same netns), both up. */
-function lab(t: Test) {
-  const host = makeNetns(t, "tmv-h");
-  inNs(host.name, "ip", ["link", "add", "tmv-m0", "type", "veth", "peer", "name", "tmv-p0"]);
-  inNs(host.name, "ip", ["link", "set", "tmv-m0", "up"]);
-  inNs(host.name, "ip", ["link", "set", "tmv-p0", "up"]);
-  const dataDir = t.testdir({});
-  const network = (extra: Record<string, unknown> = {}) => ({
-    cniVersion: "1.1.0",
-    name: "tmvnet",
-    type: "macvlan",
-    master: "tmv-m0",
-    ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.77.0.0/24" }], [{ subnet: "fd00:77::/64" }]] },
-    ...extra,
-  });
-  const run = (command: Invocation["command"], ctr: Netns, config: object, more: Partial<Invocation> = {}): Reply =>
-    execPlugin(MACVLAN, host.name, { command, containerId: ctr.name, netns: ctr.path, ifname: "eth0", ...more }, config);
-  const add = (ctr: Netns, config: object, more: Partial<Invocation> = {}) => {
-    const reply = run("ADD", ctr, config, more);
-    if (reply.status !== 0) throw new Error(`ADD failed: ${reply.stdout}${reply.stderr}`);
-    return reply.json;
-  };
-  const leases = () => readdirSync(join(dataDir, "tmvnet")).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f)).sort();
-  return { host, network, run, add, leases, container: () => makeNetns(t, "tmv-c") };
-}
 
 const link = (ns: string, name = "eth0"): LinkJson | undefined => ipJson<LinkJson[]>(ns, ["-d", "link", "show", "dev", name])[0];
 const links = (ns: string): string[] => ipJson<LinkJson[]>(ns, ["link", "show"]).map((l) => l.ifname);

@@ -1,40 +1,17 @@
 // macvlan CHECK, STATUS and GC through the built executable.
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { DIST_BIN, execPlugin, type Invocation, type Reply } from "../helpers/plugin-exec.ts";
-import { inNs, isRoot, makeNetns } from "../helpers/netns.ts";
+import { macvlanLab } from "../helpers/macvlan-lab.ts";
+import { DIST_BIN, execPlugin } from "../helpers/plugin-exec.ts";
+import { inNs, isRoot } from "../helpers/netns.ts";
+
+const lab = (t: Test) => macvlanLab(t, { ranges: [[{ subnet: "10.77.0.0/24" }], [{ subnet: "fd00:77::/64" }]], routes: [{ dst: "10.78.0.0/16" }] });
 
 if (!isRoot()) {
   t.fail("live tests need root (CI runs as root)");
   process.exit(1);
 }
 
-const MACVLAN = join(DIST_BIN, "macvlan");
-
-interface Netns {
-  name: string;
-  path: string;
-}
-
-function lab(t: Test) {
-  const host = makeNetns(t, "tmv-h");
-  inNs(host.name, "ip", ["link", "add", "tmv-m0", "type", "veth", "peer", "name", "tmv-p0"]);
-  inNs(host.name, "ip", ["link", "set", "tmv-m0", "up"]);
-  const dataDir = t.testdir({});
-  const network = (extra: Record<string, unknown> = {}) => ({
-    cniVersion: "1.1.0",
-    name: "tmvnet",
-    type: "macvlan",
-    master: "tmv-m0",
-    ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.77.0.0/24" }], [{ subnet: "fd00:77::/64" }]], routes: [{ dst: "10.78.0.0/16" }] },
-    ...extra,
-  });
-  const run = (command: Invocation["command"], ctr: Netns, config: object, more: Partial<Invocation> = {}): Reply =>
-    execPlugin(MACVLAN, host.name, { command, containerId: ctr.name, netns: ctr.path, ifname: "eth0", ...more }, config);
-  const leases = () => readdirSync(join(dataDir, "tmvnet")).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f)).sort();
-  return { host, network, run, leases, container: () => makeNetns(t, "tmv-c") };
-}
 
 t.test("CHECK passes on what ADD made and names what changed", async (t) => {
   const { network, run, container } = lab(t);
