@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { startMountNamespaceHolder } from "../helpers/mount-namespace.ts";
 import { sh } from "../helpers/netns.ts";
 import { killUntilGone, pidsInCgroups, pidsInMountNamespaceOf, removeCgroupsPatiently } from "../helpers/process-reaper.ts";
 import { CriClient } from "./cri-client.ts";
@@ -209,26 +210,7 @@ disabled_plugins = [
 
   /** The private mount namespace: /var/lib and /run as overlays with upper layers in the temp dir. */
   private async startHolder(): Promise<void> {
-    const mounts = ["/var/lib", "/run"].map((target) => {
-      const base = join(this.dir, "overlay", target.slice(1).replace("/", "-"));
-      for (const d of ["upper", "work"]) mkdirSync(join(base, d), { recursive: true });
-      return `mount -t overlay overlay -o lowerdir=${target},upperdir=${base}/upper,workdir=${base}/work ${target}`;
-    });
-    const holder = spawn("unshare", ["--mount", "--propagation", "private", "--", "sh", "-c", `${mounts.join(" && ")} && echo ready && exec sleep infinity`], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.holder = holder;
-    let output = "";
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes("ready\n")) resolve();
-      };
-      holder.stdout.on("data", onData);
-      holder.stderr.on("data", onData);
-      holder.on("exit", (code) => reject(new Error(`mount namespace holder exited (${code}): ${output.trim()}`)));
-    });
-    holder.removeAllListeners("exit");
+    this.holder = await startMountNamespaceHolder(this.dir);
   }
 
   private async startDaemon(): Promise<void> {

@@ -15,11 +15,12 @@
 // through podman, then kills every process of the mount namespace and of the cgroup parent (conmon,
 // container processes; by pid), removes the cgroups, the netns and the temp dir, even when the
 // test failed.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { startMountNamespaceHolder } from "../helpers/mount-namespace.ts";
 import { sh } from "../helpers/netns.ts";
 import { killUntilGone, pidsInCgroups, pidsInMountNamespaceOf, removeCgroupsPatiently } from "../helpers/process-reaper.ts";
 import { buildImageArchive, IMAGE_NAME } from "../cri/image.ts";
@@ -231,26 +232,7 @@ runroot = ${q(join(this.dir, "runroot"))}
 
   /** The private mount namespace: /var/lib and /run as overlays with upper layers in the temp dir. */
   private async startHolder(): Promise<void> {
-    const mounts = ["/var/lib", "/run"].map((target) => {
-      const base = join(this.dir, "overlay", target.slice(1).replace("/", "-"));
-      for (const d of ["upper", "work"]) mkdirSync(join(base, d), { recursive: true });
-      return `mount -t overlay overlay -o lowerdir=${target},upperdir=${base}/upper,workdir=${base}/work ${target}`;
-    });
-    const holder = spawn("unshare", ["--mount", "--propagation", "private", "--", "sh", "-c", `${mounts.join(" && ")} && echo ready && exec sleep infinity`], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.holder = holder;
-    let output = "";
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes("ready\n")) resolve();
-      };
-      holder.stdout.on("data", onData);
-      holder.stderr.on("data", onData);
-      holder.on("exit", (code) => reject(new Error(`mount namespace holder exited (${code}): ${output.trim()}`)));
-    });
-    holder.removeAllListeners("exit");
+    this.holder = await startMountNamespaceHolder(this.dir);
   }
 
   /** Pids of every process in the private mount namespace (conmon, the holder, a stuck podman). */
