@@ -13,6 +13,8 @@ export interface Invocation {
   /** CNI_PATH; our dist/bin by default. */
   path?: string;
   args?: string;
+  /** More variables (e.g. CNI_NETNS_OVERRIDE); they win over the ones above. */
+  env?: Record<string, string>;
 }
 
 export interface Reply {
@@ -34,6 +36,7 @@ export function execPlugin(plugin: string, hostNs: string, inv: Invocation, conf
   if (inv.ifname !== undefined) env.CNI_IFNAME = inv.ifname;
   if (inv.args !== undefined) env.CNI_ARGS = inv.args;
   env.CNI_PATH = inv.path ?? DIST_BIN;
+  Object.assign(env, inv.env);
   const child = spawnSync("ip", ["netns", "exec", hostNs, plugin], { env, input: JSON.stringify(config), encoding: "utf8", timeout: 60_000 });
   if (child.error) throw child.error;
   let json: unknown;

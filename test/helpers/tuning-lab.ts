@@ -1,10 +1,9 @@
 // A lab for the tuning plugin: a throw-away host netns the plugin runs in, container netns with a
 // veth `eth0` (address, default route) whose other end sits in the host netns, and a runner for
 // our executable or the Go reference with the same env and stdin.
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { DIST_BIN, type Reply } from "./plugin-exec.ts";
+import { DIST_BIN, execPlugin, type Reply } from "./plugin-exec.ts";
 import { inNs, ipJson, makeNetns } from "./netns.ts";
 
 export const TUNING = join(DIST_BIN, "tuning");
@@ -74,27 +73,8 @@ export function tuningLab(t: Test) {
   });
 
   /** Runs the plugin in the host netns as a runtime would. */
-  const run = (command: Command, ctr: Netns, conf: object, o: RunOptions = {}): Reply => {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: o.containerId ?? ctr.name,
-      CNI_NETNS: o.netns ?? ctr.path,
-      CNI_IFNAME: o.ifname ?? "eth0",
-      CNI_PATH: DIST_BIN,
-      ...(o.args !== undefined && { CNI_ARGS: o.args }),
-      ...o.env,
-    };
-    const child = spawnSync("ip", ["netns", "exec", host.name, o.plugin ?? TUNING], { env, input: JSON.stringify(conf), encoding: "utf8", timeout: 60_000 });
-    if (child.error) throw child.error;
-    let json: unknown;
-    try {
-      json = child.stdout ? JSON.parse(child.stdout) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: child.status ?? 128, stdout: child.stdout, stderr: child.stderr, json };
-  };
+  const run = (command: Command, ctr: Netns, conf: object, o: RunOptions = {}): Reply =>
+    execPlugin(o.plugin ?? TUNING, host.name, { command, containerId: o.containerId ?? ctr.name, netns: o.netns ?? ctr.path, ifname: o.ifname ?? "eth0", args: o.args, env: o.env }, conf);
 
   return { host, dataDir, container, prevResult, config, run };
 }
