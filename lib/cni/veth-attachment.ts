@@ -2,7 +2,7 @@ import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { openNetns, type Netns } from "../netns/netns.ts";
 import { openRtnlIn, withRtnlIn } from "../netns/sockets.ts";
-import { deleteLink, findLinkByIndex, findLinkByName, type Link } from "../rtnl/links.ts";
+import { deleteLinkIfPresent, findLinkByIndex, findLinkByName, type Link } from "../rtnl/links.ts";
 import { checkIfaceConfig } from "./configure-iface.ts";
 import { openContainerNetns, openContainerNetnsIfPresent } from "./container-netns.ts";
 import { CniCode, CniError } from "./errors.ts";
@@ -46,7 +46,7 @@ export function deleteContainerVeth(ctx: PluginContext, bridge: string): void {
   if (!netns) return deleteHostEnds(ctx, bridge);
   withRtnlIn(netns, (nl) => {
     const link = findLinkByName(nl, ctx.env.ifname);
-    if (link) deleteLink(nl, link.index, `veth "${ctx.env.ifname}"`);
+    if (link) deleteLinkIfPresent(nl, link.index, `veth "${ctx.env.ifname}"`);
   });
 }
 
@@ -58,7 +58,8 @@ function deleteHostEnds(ctx: PluginContext, bridge: string): void {
     const master = findLinkByName(nl, bridge);
     for (const name of names) {
       const link = findLinkByName(nl, name);
-      if (link?.kind === "veth" && master && link.master === master.index) deleteLink(nl, link.index, `veth "${name}"`);
+      // The kernel may take it between the lookup and the delete: the netns teardown is asynchronous.
+      if (link?.kind === "veth" && master && link.master === master.index) deleteLinkIfPresent(nl, link.index, `veth "${name}"`);
     }
   } finally {
     nl.close();

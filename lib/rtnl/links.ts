@@ -204,16 +204,20 @@ export function deleteLink(nl: NetlinkSocket, index: number, what = `link ${inde
   nl.request(`delete ${what}`, RTM_DELLINK, 0, encodeIfinfomsg({ index }));
 }
 
-/** Deletes by name; false when it did not exist. */
-export function deleteLinkIfExists(nl: NetlinkSocket, name: string): boolean {
-  const link = findLinkByName(nl, name);
-  if (!link) return false;
+/** deleteLink; false when the link is already gone (ENODEV), e.g. taken by a netns teardown. */
+export function deleteLinkIfPresent(nl: NetlinkSocket, index: number, what = `link ${index}`): boolean {
   try {
-    deleteLink(nl, link.index, `link "${name}"`);
+    deleteLink(nl, index, what);
+    return true;
   } catch (e) {
     if (e instanceof NetlinkError && e.code === "ENODEV") return false;
     throw e;
   }
-  return true;
+}
+
+/** Deletes by name; false when it did not exist. */
+export function deleteLinkIfExists(nl: NetlinkSocket, name: string): boolean {
+  const link = findLinkByName(nl, name);
+  return link !== undefined && deleteLinkIfPresent(nl, link.index, `link "${name}"`);
 }
 

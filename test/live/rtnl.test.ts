@@ -3,7 +3,7 @@ import { NETLINK_ROUTE } from "../../lib/netlink/constants.ts";
 import { NetlinkError, NetlinkSocket } from "../../lib/netlink/socket.ts";
 import { openNetns, withNetnsSync } from "../../lib/netns/netns.ts";
 import { addAddress, deleteAddress, listAddresses } from "../../lib/rtnl/addresses.ts";
-import { createLink, deleteLink, findLinkByName, getLinkByName, listLinks, setLink } from "../../lib/rtnl/links.ts";
+import { createLink, deleteLink, deleteLinkIfPresent, findLinkByName, getLinkByName, listLinks, setLink } from "../../lib/rtnl/links.ts";
 import { addRoute, deleteRoute, listRoutes, routeGet } from "../../lib/rtnl/routes.ts";
 import { appendFdbEntry, listNeighbours, replaceNeighbour } from "../../lib/rtnl/neighbours.ts";
 import { parseIp, parsePrefix, formatPrefix, formatIp } from "../../lib/ip/address.ts";
@@ -75,6 +75,9 @@ t.test("EEXIST and ENODEV surface by name", async (t) => {
   t.ok(dup instanceof NetlinkError);
   t.match(dup, { code: "EEXIST", errno: 17, message: /^add bridge "dup0": EEXIST/ });
   t.match(caught(() => deleteLink(nl, 99999)), { code: "ENODEV", message: /^delete link 99999: ENODEV/ });
+  t.equal(deleteLinkIfPresent(nl, 99999), false, "a link already gone is no error where that is allowed");
+  t.equal(deleteLinkIfPresent(nl, getLinkByName(nl, "dup0").index), true);
+  t.equal(findLinkByName(nl, "dup0"), undefined);
   t.equal(findLinkByName(nl, "nope0"), undefined);
 });
 
