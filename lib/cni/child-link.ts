@@ -5,7 +5,7 @@ import { openRtnlIn } from "../netns/sockets.ts";
 import { RT_TABLE_MAIN } from "../rtnl/constants.ts";
 import type { IpvlanKind } from "../rtnl/kinds/ipvlan.ts";
 import type { MacvlanKind } from "../rtnl/kinds/macvlan.ts";
-import { createLink, deleteLink, findLinkByIndex, findLinkByName, getLinkByName, setLink, type Link } from "../rtnl/links.ts";
+import { createLink, deleteLink, deleteLinkIfPresent, findLinkByIndex, findLinkByName, getLinkByName, setLink, type Link } from "../rtnl/links.ts";
 import { listRoutes } from "../rtnl/routes.ts";
 import { CniCode, CniError } from "./errors.ts";
 
@@ -128,10 +128,5 @@ function addFailed(spec: ChildLinkSpec, e: unknown): unknown {
  */
 export function deleteChildLink(containerNl: NetlinkSocket, ifname: string, kind: string): void {
   const link = findLinkByName(containerNl, ifname);
-  if (!link || link.kind !== kind) return;
-  try {
-    deleteLink(containerNl, link.index, `${kind} "${ifname}"`);
-  } catch (e) {
-    if (!(e instanceof NetlinkError && e.code === "ENODEV")) throw e;
-  }
+  if (link?.kind === kind) deleteLinkIfPresent(containerNl, link.index, `${kind} "${ifname}"`);
 }
